@@ -1,0 +1,27 @@
+"""Building blocks shared by the model builders (real Keras layers only, never Lambda)."""
+
+from __future__ import annotations
+
+from edgecls._tf import keras
+
+
+def pixel_input(input_shape, name: str = "pixels"):
+    """The model input: float 0..255 RGB pixels, scaled to 0..1 by a Rescaling layer inside the model."""
+    k = keras()
+    inputs = k.Input(shape=input_shape, name=name)
+    return inputs, k.layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
+
+
+def conv_bn_relu(x, filters: int, name: str, l2: float = 0.0, momentum: float = 0.99, kernel: int = 3):
+    k = keras()
+    reg = k.regularizers.l2(l2) if l2 else None
+    x = k.layers.Conv2D(filters, kernel, padding="same", use_bias=False, kernel_regularizer=reg,
+                        name=f"{name}_conv")(x)
+    x = k.layers.BatchNormalization(momentum=momentum, name=f"{name}_bn")(x)
+    return k.layers.ReLU(name=f"{name}_relu")(x)
+
+
+def classifier(x, num_classes: int, name: str = "logits"):
+    k = keras()
+    x = k.layers.Dense(num_classes, name=name)(x)
+    return k.layers.Softmax(name="probabilities")(x)

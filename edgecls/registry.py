@@ -1,0 +1,46 @@
+"""One decorator, one dict, one lookup: the pattern behind models, data sources and formats."""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+from typing import Callable, Generic, Iterator, TypeVar
+
+from edgecls.errors import EdgeclsError
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    def __init__(self, kind: str):
+        self.kind = kind
+        self._entries: dict[str, T] = {}
+
+    def register(self, name: str) -> Callable[[T], T]:
+        def add(entry: T) -> T:
+            if name in self._entries:
+                raise ValueError(f"{self.kind} {name!r} is registered twice")
+            self._entries[name] = entry
+            return entry
+
+        return add
+
+    def get(self, name: str) -> T:
+        try:
+            return self._entries[name]
+        except KeyError:
+            raise EdgeclsError(self.unknown(name)) from None
+
+    def unknown(self, name: str) -> str:
+        close = difflib.get_close_matches(name, self._entries, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        return f"unknown {self.kind} {name!r}.{hint} Choose from: {', '.join(self.names())}"
+
+    def names(self, pattern: str = "*") -> list[str]:
+        return sorted(n for n in self._entries if fnmatch.fnmatch(n, pattern))
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())

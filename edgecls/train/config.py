@@ -1,0 +1,54 @@
+"""Training settings: one typed object the library takes and the command line builds."""
+
+from __future__ import annotations
+
+import dataclasses
+
+OPTIMIZERS = ("adam", "sgd", "rmsprop", "adadelta")
+SCHEDULES = ("constant", "cosine", "onecycle")
+AUGMENTATIONS = ("none", "flip", "flip-crop")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    model: str
+    data: str
+    epochs: int = 30
+    batch_size: int = 128
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    momentum: float = 0.9              # sgd and rmsprop
+    schedule: str = "constant"
+    warmup_fraction: float = 0.25      # onecycle: share of the steps spent rising to the peak rate
+    weight_decay: float = 0.0          # decoupled, applied by the optimizer
+    label_smoothing: float = 0.0
+    augment: str = "none"
+    input_size: int | None = None      # square side the images are decoded to; None keeps the source size (CIFAR)
+    val_fraction: float = 0.1          # held out of train when the data has no val/ split
+    limit: int | None = None           # use at most this many training images (quick runs)
+    seed: int = 0
+    early_stopping_patience: int = 8   # on val_accuracy, restoring the best weights
+    reduce_lr_patience: int = 4        # reduce-on-plateau, constant schedule only
+    reduce_lr_factor: float = 0.2
+    min_learning_rate: float = 1e-6
+    class_map: str | None = None
+
+    def __post_init__(self) -> None:
+        from edgecls.errors import EdgeclsError
+
+        for field, choices in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("augment", AUGMENTATIONS)):
+            value = getattr(self, field)
+            if value not in choices:
+                raise EdgeclsError(f"{field} must be one of {', '.join(choices)}; received {value!r}")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise EdgeclsError(f"epochs and batch size must be positive; received {self.epochs}, {self.batch_size}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise EdgeclsError(f"val fraction must be in [0, 1); received {self.val_fraction}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})

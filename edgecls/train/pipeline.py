@@ -1,0 +1,42 @@
+"""tf.data input pipelines over decoded uint8 arrays: shuffle, batch, augment with Keras layers, prefetch.
+
+Resizing and scaling are not done here: they are layers of the model, so the exported model owns them.
+Augmentation layers run only in this training pipeline and never enter the saved model.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgecls._tf import keras, tf
+
+
+def augmenter(preset: str, seed: int):
+    """The augmentation preset as a Keras model of random layers, or None for ``none``."""
+    k = keras()
+    layers = []
+    if preset in ("flip", "flip-crop"):
+        layers.append(k.layers.RandomFlip("horizontal", seed=seed, name="flip"))
+    if preset == "flip-crop":
+        # Shift by up to 1/8 of the side with reflected borders: the pad-and-random-crop of the CIFAR literature.
+        layers.append(k.layers.RandomTranslation(0.125, 0.125, fill_mode="reflect", seed=seed + 1, name="crop"))
+    return k.Sequential(layers, name=f"augment_{preset}") if layers else None
+
+
+def make_dataset(pixels: np.ndarray, labels: np.ndarray, num_classes: int, batch_size: int,
+                 training: bool = False, augment: str = "none", seed: int = 0):
+    """Batches of (float32 0..255 pixels, one-hot labels); shuffled and augmented when ``training``."""
+    t = tf()
+    ds = t.data.Dataset.from_tensor_slices((pixels, labels.astype(np.int32)))
+    if training:
+        ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size, drop_remainder=False)
+    aug = augmenter(augment, seed) if training else None
+
+    def prepare(x, y):
+        x = t.cast(x, t.float32)
+        if aug is not None:
+            x = aug(x, training=True)
+        return x, t.one_hot(y, num_classes)
+
+    return ds.map(prepare, num_parallel_calls=t.data.AUTOTUNE).prefetch(t.data.AUTOTUNE)
