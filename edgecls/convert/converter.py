@@ -1,0 +1,126 @@
+"""``convert(run_dir, formats, out_dir)``: every requested TFLite flavour, verified against the Keras model."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from edgecls import __version__
+from edgecls import metadata as md
+from edgecls.convert.quantization import Quantization
+from edgecls.data import DataOptions, load_dataset
+from edgecls.data.dataset import stratified_sample
+from edgecls.data.decode import decode_split
+from edgecls.errors import EdgeclsError
+from edgecls.fileio import write_bytes, write_json
+from edgecls.registry import Registry
+from edgecls.train import runs
+
+@dataclasses.dataclass(frozen=True)
+class ConvertOptions:
+    formats: tuple[str, ...] = ("int8",)
+    calibration_samples: int = 500
+    verify_samples: int = 1000
+    input_type: str = "uint8"
+    output_type: str = "uint8"
+    per_channel: bool = True
+    threshold: float = 0.01            # largest top-1 drop against Keras before a format is flagged
+    strict: bool = False               # a flagged format is an error instead of a warning
+    data: str | None = None            # overrides the run's own data source
+    seed: int = 0
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def representative_data(calibration: np.ndarray):
+    """The converter's calibration callback: one float32 image (batch 1) at a time."""
+    def samples():
+        for x in calibration:
+            yield [x[None].astype(np.float32)]
+
+    return samples
+
+
+# Each format: (calibration pixels, options) -> Quantization.
+QUANTIZERS: Registry = Registry("format")
+QUANTIZERS.register("fp32")(lambda calibration, o: Quantization.for_float32())
+QUANTIZERS.register("fp16")(lambda calibration, o: Quantization.for_float16())
+QUANTIZERS.register("dynamic")(lambda calibration, o: Quantization.for_dynamic())
+QUANTIZERS.register("int8")(lambda calibration, o: Quantization.for_int8(
+    representative_data(calibration), o.input_type, o.output_type, o.per_channel))
+FORMATS = tuple(QUANTIZERS.names())
+
+
+def to_tflite(model, quantization: Quantization) -> bytes:
+    from edgecls._tf import tf
+
+    converter = tf().lite.TFLiteConverter.from_keras_model(model)
+    quantization.apply(converter)
+    try:
+        return converter.convert()
+    except Exception as exc:  # the converter raises many unrelated types; keep the first line
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise EdgeclsError(f"{model.name}: TFLite conversion to {quantization.format} failed ({first})") from None
+
+
+def convert(run_dir: str | Path, out_dir: str | Path, options: ConvertOptions = ConvertOptions(),
+            command: str = "") -> list[dict]:
+    """Write ``<model>-<format>.tflite`` for every format into ``out_dir`` and a manifest.json beside them."""
+    from edgecls._tf import keras
+    from edgecls.models.checks import refuse_lambda
+    from edgecls.runtime.classifier import Classifier
+
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    info = runs.read_run(run_dir)
+    makers = [QUANTIZERS.get(fmt) for fmt in options.formats]  # unknown names fail before any work
+    model = keras().models.load_model(run_dir / runs.MODEL, safe_mode=True, compile=False)
+    refuse_lambda(model, str(run_dir / runs.MODEL))
+
+    dataset = load_dataset(options.data or info.data, DataOptions(class_map=info.config.get("class_map"),
+                                                                  seed=options.seed, progress=False))
+    if dataset.classes != info.classes:
+        raise EdgeclsError(f"{options.data or info.data}: its classes differ from the model's ({info.classes})")
+    train = dataset.split("train")
+    calib = train.subset(stratified_sample(train.labels, options.calibration_samples, options.seed))
+    calibration, _, _ = decode_split(calib, info.input_size, info.fit)
+    held = dataset.split("test" if "test" in dataset.splits else "train")
+    held = held.subset(stratified_sample(held.labels, options.verify_samples, options.seed + 1))
+    x_check, y_check, _ = decode_split(held, info.input_size, info.fit)
+    keras_pred = model.predict(x_check.astype(np.float32), batch_size=256, verbose=0).argmax(axis=1)
+    keras_top1 = float((keras_pred == y_check).mean())
+
+    manifest = []
+    for fmt, make in zip(options.formats, makers):
+        flat = to_tflite(model, make(calibration, options))
+        meta = md.ModelMetadata(
+            name=info.model, labels=info.classes,
+            input=md.InputSpec(info.input_size[0], info.input_size[1], fit=info.fit),
+            format=fmt, recipe=info.config, command=command or info.command, edgecls_version=__version__)
+        path = out_dir / f"{info.model}-{fmt}.tflite"
+        write_bytes(path, md.attach(flat, meta))
+        classifier = Classifier(path)
+        pred = classifier.predict(x_check).argmax(axis=1)
+        top1 = float((pred == y_check).mean())
+        meta.accuracy = {"top1": top1, "keras_top1": keras_top1, "agreement": float((pred == keras_pred).mean()),
+                         "count": int(len(y_check)), "data": options.data or info.data}
+        write_bytes(path, md.attach(flat, meta))
+        entry = {"format": fmt, "path": path.name, "size_bytes": path.stat().st_size, "top1": top1,
+                 "keras_top1": keras_top1, "agreement": meta.accuracy["agreement"],
+                 "input_dtype": np.dtype(classifier.input["dtype"]).name,
+                 "output_dtype": np.dtype(classifier.output["dtype"]).name}
+        manifest.append(entry)
+        log(f"{fmt:8s} {path}  {entry['size_bytes'] / 1e6:.2f} MB  top-1 {top1:.4f} (Keras {keras_top1:.4f}, "
+            f"agreement {entry['agreement']:.4f}, {len(y_check)} images)")
+        if keras_top1 - top1 > options.threshold:
+            message = (f"{path}: {fmt} top-1 {top1:.4f} is {100 * (keras_top1 - top1):.1f} points below Keras "
+                       f"({keras_top1:.4f}); try more calibration samples, per-channel weights or QAT")
+            if options.strict:
+                raise EdgeclsError(message)
+            log(f"WARNING: {message}")
+    write_json(out_dir / "manifest.json", manifest)
+    return manifest
