@@ -1,0 +1,111 @@
+"""The whole path on tiny data: train -> run folder -> convert -> edge runtime."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from edgecls import metadata as md
+from edgecls.errors import EdgeclsError
+
+pytestmark = pytest.mark.tf
+
+
+def test_run_folder_is_complete(trained_run):
+    run_dir, _ = trained_run
+    for name in ("model.keras", "checkpoint.keras", "history.csv", "metrics.json", "config.json"):
+        assert (run_dir / name).is_file(), name
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert set(metrics) >= {"accuracy", "precision_macro", "recall_macro", "f1_macro", "loss", "confusion_matrix"}
+    assert np.array(metrics["confusion_matrix"]).sum() == metrics["count"] == 24
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["classes"] == ["blue", "green", "red"] and config["command"] == "pytest"
+    rows = list(csv.DictReader((run_dir / "history.csv").open()))
+    assert len(rows) == 1 and "val_accuracy" in rows[0]
+
+
+def test_model_reloads_in_safe_mode_with_identical_outputs(trained_run):
+    from edgecls._tf import keras
+
+    run_dir, _ = trained_run
+    k = keras()
+    a = k.models.load_model(run_dir / "model.keras", safe_mode=True)
+    b = k.models.load_model(run_dir / "model.keras", safe_mode=True)
+    x = np.random.default_rng(1).integers(0, 255, (4, 24, 24, 3)).astype(np.float32)
+    np.testing.assert_array_equal(a.predict(x, verbose=0), b.predict(x, verbose=0))
+
+
+def test_every_format_converts_with_metadata_and_manifest(trained_run):
+    _, out = trained_run
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [m["format"] for m in manifest] == ["fp32", "fp16", "dynamic", "int8"]
+    by_format = {m["format"]: m for m in manifest}
+    assert by_format["int8"]["input_dtype"] == "uint8" and by_format["int8"]["output_dtype"] == "uint8"
+    assert by_format["fp32"]["input_dtype"] == "float32"
+    for entry in manifest:
+        path = out / entry["path"]
+        assert path.stat().st_size == entry["size_bytes"]
+        meta = md.read(path)
+        assert meta.labels == ["blue", "green", "red"]
+        assert (meta.input.width, meta.input.height) == (24, 24)
+        assert meta.format == entry["format"] and meta.name == "tiny-test"
+        assert meta.accuracy["top1"] == entry["top1"] and meta.accuracy["count"] == 12
+        assert meta.recipe["model"] == "tiny-test"
+
+
+def test_runtime_preprocessing_matches_the_keras_model(trained_run, tmp_path):
+    """The same photo through the edge runtime (fp32 file) and through the Keras model gives the same output."""
+    from PIL import Image
+
+    from edgecls._tf import keras
+    from edgecls.runtime import Classifier
+
+    run_dir, out = trained_run
+    rng = np.random.default_rng(3)
+    photo = tmp_path / "photo.png"
+    Image.fromarray(rng.integers(0, 255, (50, 80, 3), dtype=np.uint8)).save(photo)
+    classifier = Classifier(out / "tiny-test-fp32.tflite")
+    pixels = classifier.prepare(photo)
+    assert pixels.shape == (24, 24, 3) and pixels.dtype == np.uint8
+    runtime_probs, _ = classifier.probabilities(pixels)
+    model = keras().models.load_model(run_dir / "model.keras", safe_mode=True)
+    keras_probs = model.predict(pixels[None].astype(np.float32), verbose=0)[0]
+    np.testing.assert_allclose(runtime_probs, keras_probs, atol=1e-5)
+
+
+def test_int8_file_classifies_like_keras(trained_run):
+    from edgecls._tf import keras
+    from edgecls.runtime import Classifier
+
+    run_dir, out = trained_run
+    classifier = Classifier(out / "tiny-test-int8.tflite")
+    assert classifier.input["dtype"] == np.uint8
+    x = np.stack([np.full((24, 24, 3), c, np.uint8) for c in [(220, 30, 30), (30, 200, 40), (30, 40, 210)]])
+    int8 = classifier.predict(x)
+    model = keras().models.load_model(run_dir / "model.keras", safe_mode=True)
+    ref = model.predict(x.astype(np.float32), verbose=0)
+    assert np.abs(int8 - ref).max() < 0.05
+    assert np.allclose(int8.sum(axis=1), 1.0, atol=0.05)
+
+
+def test_lambda_layers_are_refused_at_conversion(tmp_path):
+    from edgecls._tf import keras
+    from edgecls.models.checks import refuse_lambda
+
+    k = keras()
+    inputs = k.Input((8, 8, 3))
+    model = k.Model(inputs, k.layers.Lambda(lambda x: x / 255.0, name="scale_lambda")(inputs))
+    with pytest.raises(EdgeclsError, match="scale_lambda.*Lambda"):
+        refuse_lambda(model, "m.keras")
+
+
+def test_unknown_format_is_refused_before_any_work(trained_run, tmp_path):
+    from edgecls.convert.converter import ConvertOptions, convert
+
+    run_dir, _ = trained_run
+    with pytest.raises(EdgeclsError, match="unknown format 'int4'"):
+        convert(run_dir, tmp_path / "x", ConvertOptions(formats=("int4",)))
+    assert not (tmp_path / "x").exists()
