@@ -15,8 +15,10 @@ COMMANDS = {
     "classify": ("edgecls.cli.classify", "classify", "Classify photos with a .tflite model (the bundled one by default)."),
     "data": ("edgecls.cli.data", "data", "Inspect datasets."),
     "models": ("edgecls.cli.models", "models", "List the registered model architectures."),
-    "train": ("edgecls.cli.train", "train", "Train a registered model on a dataset."),
+    "recipes": ("edgecls.cli.recipes", "recipes", "List and show the named training recipes."),
+    "train": ("edgecls.cli.train", "train", "Train a registered model on a dataset (or a recipe)."),
     "convert": ("edgecls.cli.convert", "convert", "Convert a trained model to TFLite formats."),
+    "evaluate": ("edgecls.cli.evaluate", "evaluate", "Score a .tflite, .keras or run folder on a dataset."),
 }
 
 

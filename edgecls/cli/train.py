@@ -1,31 +1,69 @@
 from __future__ import annotations
 
+import json
+import shlex
+import sys
+
 import click
 
-from edgecls.cli.options import class_map_option, data_option
-from edgecls.train.config import AUGMENTATIONS, OPTIMIZERS, SCHEDULES
+from edgecls.cli.options import class_map_option
+from edgecls.train.config import AUGMENTATIONS, DISTRIBUTE, OPTIMIZERS, SCHEDULES
+
+
+def _model_options(ctx, param, values) -> dict | None:
+    options = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"expected KEY=VALUE; received {item!r}") from None
+        try:
+            options[key] = json.loads(raw)
+        except ValueError:
+            options[key] = raw
+    return options or None
 
 
 @click.command()
-@click.option("--model", "model", required=True, help="A registered model (see `edgecls models list`).")
-@data_option
-@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Run folder to write.")
-@click.option("--epochs", default=30, show_default=True, type=click.IntRange(1))
-@click.option("--batch-size", default=128, show_default=True, type=click.IntRange(1))
-@click.option("--optimizer", default="adam", show_default=True, type=click.Choice(OPTIMIZERS))
-@click.option("--lr", "learning_rate", default=1e-3, show_default=True, type=float, help="(Peak) learning rate.")
-@click.option("--schedule", default="constant", show_default=True, type=click.Choice(SCHEDULES))
-@click.option("--weight-decay", default=0.0, show_default=True, type=float)
-@click.option("--label-smoothing", default=0.0, show_default=True, type=float)
-@click.option("--augment", default="none", show_default=True, type=click.Choice(AUGMENTATIONS))
+@click.option("--recipe", help="A named recipe (see `edgecls recipes list`) or a .toml file; other options override it.")
+@click.option("--resume", "resume_dir", type=click.Path(exists=True, file_okay=False),
+              help="Continue an interrupted run folder from its last completed epoch.")
+@click.option("--model", "model", help="A registered model (see `edgecls models list`).")
+@click.option("--model-option", "model_options", multiple=True, callback=_model_options, metavar="KEY=VALUE",
+              help="Builder option, e.g. weights=none, head=conv, alpha=0.35 (repeatable).")
+@click.option("--data", "data", metavar="SOURCE",
+              help="cifar10 | cifar100 | cifar10:PATH | a class-folder dataset (folder, .zip, .tar.gz).")
+@click.option("--out", "out", type=click.Path(file_okay=False), help="Run folder to write.")
+@click.option("--epochs", type=click.IntRange(1), help="[30] Epochs (phase 1 for transfer models).")
+@click.option("--batch-size", type=click.IntRange(1), help="[128]")
+@click.option("--optimizer", type=click.Choice(OPTIMIZERS), help="[adam]")
+@click.option("--lr", "learning_rate", type=float, help="[1e-3] (Peak) learning rate.")
+@click.option("--schedule", type=click.Choice(SCHEDULES), help="[constant]")
+@click.option("--weight-decay", type=float, help="[0]")
+@click.option("--label-smoothing", type=float, help="[0]")
+@click.option("--augment", type=click.Choice(AUGMENTATIONS), help="[none]")
 @click.option("--input-size", type=click.IntRange(8), help="Square input side (default: the data's own, or 32).")
-@click.option("--val-fraction", default=0.1, show_default=True, type=float)
+@click.option("--val-fraction", type=float, help="[0.1] Held out of train when the data has no val/ split.")
 @click.option("--limit", type=click.IntRange(1), help="Use at most N training images.")
-@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--fine-tune-epochs", type=click.IntRange(0), help="[0] Phase 2 epochs with part of the base unfrozen.")
+@click.option("--fine-tune-lr", "fine_tune_learning_rate", type=float, help="[1e-5] Phase 2 learning rate.")
+@click.option("--unfreeze-last", type=click.IntRange(1), help="Phase 2 unfreezes the last N base layers ...")
+@click.option("--unfreeze-from", help="... or the base from this layer name on ...")
+@click.option("--unfreeze-fraction", type=click.FloatRange(0, 1), help="... or the top fraction of the base.")
+@click.option("--distribute", type=click.Choice(DISTRIBUTE), help="[auto] MirroredStrategy over several GPUs.")
+@click.option("--deterministic/--no-deterministic", default=None, help="Deterministic TensorFlow ops.")
+@click.option("--seed", type=int, help="[0]")
 @class_map_option
-def train(out, **options):
-    """Train a registered model on a dataset into a run folder (model.keras, history.csv, metrics.json, config.json)."""
-    from edgecls.train.config import TrainConfig
-    from edgecls.train.trainer import train as run
+def train(recipe, resume_dir, out, **options):
+    """Train a model into a run folder: model.keras, checkpoint.keras, history.csv, metrics.json, config.json.
 
-    run(TrainConfig(**options), out)
+    Bracketed values are the defaults when neither the option nor the recipe sets them."""
+    from edgecls.train.trainer import config_from, resume, train as run
+
+    if resume_dir:
+        resume(resume_dir)
+        return
+    if not out:
+        raise click.UsageError("--out is required (or --resume RUN_DIR)")
+    if options["class_map"] == "auto":
+        options["class_map"] = None
+    run(config_from(recipe, options), out, command=shlex.join(["edgecls", *sys.argv[1:]]))

@@ -24,4 +24,5 @@ def conv_bn_relu(x, filters: int, name: str, l2: float = 0.0, momentum: float = 
 def classifier(x, num_classes: int, name: str = "logits"):
     k = keras()
     x = k.layers.Dense(num_classes, name=name)(x)
-    return k.layers.Softmax(name="probabilities")(x)
+    # float32 even under mixed precision, so probabilities are exact and the graph exports cleanly.
+    return k.layers.Softmax(name="probabilities", dtype="float32")(x)

@@ -47,14 +47,14 @@ class Throughput(Callback):
         print("  ".join(parts), file=self.stream, flush=True)
 
 
-def standard_callbacks(config: TrainConfig, run_dir: Path, images_per_epoch: int) -> list:
+def standard_callbacks(config: TrainConfig, run_dir: Path, images_per_epoch: int, backup: str = "backup") -> list:
     """Early stopping on val_accuracy (best weights kept), reduce-on-plateau for constant rates, the CSV history,
     best-model checkpoints, a backup for resuming after an interruption, and the throughput line."""
     k = keras()
     from edgecls.train import runs
 
     cbs = [
-        k.callbacks.BackupAndRestore(str(run_dir / runs.BACKUP)),
+        k.callbacks.BackupAndRestore(str(run_dir / backup)),
         k.callbacks.EarlyStopping(monitor="val_accuracy", patience=config.early_stopping_patience,
                                   restore_best_weights=True, verbose=1),
         k.callbacks.CSVLogger(str(run_dir / runs.HISTORY), append=True),

@@ -6,13 +6,15 @@ import dataclasses
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adadelta")
 SCHEDULES = ("constant", "cosine", "onecycle")
-AUGMENTATIONS = ("none", "flip", "flip-crop")
+AUGMENTATIONS = ("none", "flip", "flip-crop", "flip-rotate-zoom")
+DISTRIBUTE = ("auto", "mirrored", "none")
 
 
 @dataclasses.dataclass
 class TrainConfig:
     model: str
     data: str
+    model_options: dict = dataclasses.field(default_factory=dict)   # passed to the model builder
     epochs: int = 30
     batch_size: int = 128
     optimizer: str = "adam"
@@ -32,11 +34,21 @@ class TrainConfig:
     reduce_lr_factor: float = 0.2
     min_learning_rate: float = 1e-6
     class_map: str | None = None
+    # Two-phase transfer learning: after ``epochs`` with the base frozen, unfreeze part of it and continue.
+    fine_tune_epochs: int = 0
+    fine_tune_learning_rate: float = 1e-5
+    unfreeze_last: int | None = None        # the last N layers of the base ...
+    unfreeze_from: str | None = None        # ... or from this layer name on ...
+    unfreeze_fraction: float | None = None  # ... or the top fraction of its layers (0.1 = "top 10%")
+    distribute: str = "auto"                # auto: MirroredStrategy when several GPUs are visible
+    deterministic: bool = False             # deterministic TensorFlow ops (slower)
+    recipe: str | None = None               # the recipe this config came from, for the record
 
     def __post_init__(self) -> None:
         from edgecls.errors import EdgeclsError
 
-        for field, choices in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("augment", AUGMENTATIONS)):
+        for field, choices in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("augment", AUGMENTATIONS),
+                               ("distribute", DISTRIBUTE)):
             value = getattr(self, field)
             if value not in choices:
                 raise EdgeclsError(f"{field} must be one of {', '.join(choices)}; received {value!r}")
@@ -50,5 +62,10 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
+        from edgecls.errors import EdgeclsError
+
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise EdgeclsError(f"unknown training setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return cls(**values)

@@ -15,22 +15,30 @@ def augmenter(preset: str, seed: int):
     """The augmentation preset as a Keras model of random layers, or None for ``none``."""
     k = keras()
     layers = []
-    if preset in ("flip", "flip-crop"):
+    if preset != "none":
         layers.append(k.layers.RandomFlip("horizontal", seed=seed, name="flip"))
     if preset == "flip-crop":
         # Shift by up to 1/8 of the side with reflected borders: the pad-and-random-crop of the CIFAR literature.
         layers.append(k.layers.RandomTranslation(0.125, 0.125, fill_mode="reflect", seed=seed + 1, name="crop"))
+    if preset == "flip-rotate-zoom":
+        # What the seeds' ImageDataGenerator did: rotation 15 degrees, shifts and zoom of 10%.
+        layers += [k.layers.RandomRotation(15 / 360, fill_mode="nearest", seed=seed + 2, name="rotate"),
+                   k.layers.RandomTranslation(0.1, 0.1, fill_mode="nearest", seed=seed + 3, name="shift"),
+                   k.layers.RandomZoom(0.1, fill_mode="nearest", seed=seed + 4, name="zoom")]
     return k.Sequential(layers, name=f"augment_{preset}") if layers else None
 
 
 def make_dataset(pixels: np.ndarray, labels: np.ndarray, num_classes: int, batch_size: int,
-                 training: bool = False, augment: str = "none", seed: int = 0):
-    """Batches of (float32 0..255 pixels, one-hot labels); shuffled and augmented when ``training``."""
+                 training: bool = False, augment: str = "none", seed: int = 0, drop_remainder: bool = False):
+    """Batches of (float32 0..255 pixels, one-hot labels); shuffled and augmented when ``training``.
+
+    ``drop_remainder`` is for several replicas: a last batch too small to give every replica an example
+    leaves one with an empty batch, which batch normalization cannot take."""
     t = tf()
     ds = t.data.Dataset.from_tensor_slices((pixels, labels.astype(np.int32)))
     if training:
         ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size, drop_remainder=False)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     aug = augmenter(augment, seed) if training else None
 
     def prepare(x, y):

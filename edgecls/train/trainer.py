@@ -1,7 +1,8 @@
-"""``train(config, run_dir)``: data -> model -> fit -> evaluate -> a complete run folder."""
+"""``train(config, run_dir)``: data -> model -> fit (one or two phases) -> evaluate -> a complete run folder."""
 
 from __future__ import annotations
 
+import json
 import shlex
 import sys
 from pathlib import Path
@@ -11,14 +12,16 @@ import numpy as np
 from edgecls.data import DataOptions, load_dataset
 from edgecls.data.dataset import stratified_sample, stratified_split
 from edgecls.data.decode import decode_split
+from edgecls.errors import EdgeclsError
 from edgecls.fileio import atomic_path, write_json
 from edgecls.metrics import classification_report, format_report
-from edgecls.models import create_model
+from edgecls.models import MODELS, create_model
 from edgecls.models.checks import refuse_lambda
 from edgecls.train import runs
 from edgecls.train.config import TrainConfig
 
 DEFAULT_SIZE = 32
+PHASE1 = "phase1.keras"   # the model after the frozen-base phase, so a resumed run can skip it
 
 
 def log(message: str) -> None:
@@ -26,7 +29,7 @@ def log(message: str) -> None:
 
 
 def prepare_data(config: TrainConfig):
-    """Decode the train / val / test arrays once. Returns (dataset, input_size, arrays dict, skipped)."""
+    """Decode the train / val / test arrays once. Returns (dataset, input size, {split: (x, y)})."""
     dataset = load_dataset(config.data, DataOptions(class_map=config.class_map, seed=config.seed))
     train = dataset.split("train")
     if config.input_size:
@@ -37,7 +40,6 @@ def prepare_data(config: TrainConfig):
         size = (DEFAULT_SIZE, DEFAULT_SIZE)
     if config.limit and config.limit < len(train):
         train = train.subset(stratified_sample(train.labels, config.limit, config.seed))
-    arrays, skipped = {}, list(dataset.skipped)
     if "val" in dataset.splits:
         parts = {"train": train, "val": dataset.split("val")}
     else:
@@ -45,6 +47,7 @@ def prepare_data(config: TrainConfig):
         parts = {"train": train.subset(keep), "val": train.subset(held)}
     if "test" in dataset.splits:
         parts["test"] = dataset.split("test")
+    arrays, skipped = {}, list(dataset.skipped)
     for name, split in parts.items():
         x, y, bad = decode_split(split, size)
         arrays[name] = (x, y)
@@ -53,41 +56,107 @@ def prepare_data(config: TrainConfig):
         log(f"skipped {path}: {reason}")
     if skipped:
         log(f"skipped {len(skipped)} unreadable file(s)")
-    return dataset, size, arrays, skipped
+    return dataset, size, arrays
 
 
-def train(config: TrainConfig, run_dir: str | Path, command: str | None = None) -> dict:
-    """Train ``config.model`` on ``config.data`` into ``run_dir`` and return the test metrics."""
+def make_strategy(config: TrainConfig):
+    """MirroredStrategy over every GPU when there are several (or when asked), else the default strategy."""
+    from edgecls._tf import tf
+
+    t = tf()
+    gpus = t.config.list_logical_devices("GPU")
+    if config.distribute == "mirrored" or (config.distribute == "auto" and len(gpus) > 1):
+        if gpus:
+            return t.distribute.MirroredStrategy()
+        cpus = [d.name for d in t.config.list_logical_devices("CPU")]
+        return t.distribute.MirroredStrategy(devices=cpus)
+    return t.distribute.get_strategy()
+
+
+def _compile(model, config: TrainConfig, steps: int, learning_rate: float | None = None) -> None:
     from edgecls._tf import keras, tf
-    from edgecls.train.callbacks import standard_callbacks
     from edgecls.train.optim import make_optimizer
+
+    phase = config if learning_rate is None else TrainConfig.from_dict(
+        {**config.to_dict(), "learning_rate": learning_rate, "schedule": "cosine" if config.schedule != "constant"
+         else "constant"})
+    model.compile(optimizer=make_optimizer(phase, steps),
+                  loss=keras().losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+                  metrics=["accuracy"], jit_compile=bool(tf().config.list_logical_devices("GPU")))
+
+
+def _fit(model, config: TrainConfig, run_dir: Path, train_ds, val_ds, images: int, first: int, last: int,
+         backup: str) -> None:
+    from edgecls.train.callbacks import standard_callbacks
+
+    callbacks = standard_callbacks(config, run_dir, images, backup)
+    model.fit(train_ds, validation_data=val_ds, initial_epoch=first, epochs=last, verbose=2, callbacks=callbacks)
+
+
+def train(config: TrainConfig, run_dir: str | Path, command: str | None = None, resume: bool = False) -> dict:
+    """Train ``config.model`` on ``config.data`` into ``run_dir`` and return the evaluation report.
+
+    With ``resume`` the run continues from its last completed epoch (model, optimizer state and
+    learning-rate schedule restored from the backup Keras writes after every epoch).
+    """
+    from edgecls._tf import keras, tf
     from edgecls.train.pipeline import make_dataset
 
     k, t = keras(), tf()
     run_dir = Path(run_dir)
+    if not resume and (run_dir / runs.CONFIG).exists():
+        raise EdgeclsError(f"{run_dir}: already holds a run; continue it with --resume or choose another --out")
     run_dir.mkdir(parents=True, exist_ok=True)
     k.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        t.config.experimental.enable_op_determinism()
+    if t.config.list_logical_devices("GPU"):
+        k.mixed_precision.set_global_policy("mixed_float16")
 
-    dataset, size, arrays, _ = prepare_data(config)
+    dataset, size, arrays = prepare_data(config)
     (x_train, y_train), (x_val, y_val) = arrays["train"], arrays["val"]
     classes = dataset.classes
     log(f"data {config.data}: {len(y_train)} train, {len(y_val)} val"
         + (f", {len(arrays['test'][1])} test" if "test" in arrays else "") + f" images at {size[0]}x{size[1]}")
+    if not resume:
+        info = runs.RunInfo(config.model, classes, size, "crop", config.data, config.to_dict(),
+                            command or shlex.join(sys.argv))
+        write_json(run_dir / runs.CONFIG, info.to_dict())
 
-    info = runs.RunInfo(config.model, classes, size, "crop", config.data, config.to_dict(),
-                        command or shlex.join(sys.argv))
-    write_json(run_dir / runs.CONFIG, info.to_dict())
+    strategy = make_strategy(config)
+    log(f"strategy {type(strategy).__name__} with {strategy.num_replicas_in_sync} replica(s)")
+    batch = config.batch_size
+    several = strategy.num_replicas_in_sync > 1
+    if several and min(len(y_train), len(y_val)) < batch:
+        raise EdgeclsError(f"with {strategy.num_replicas_in_sync} replicas every batch must be full; the batch size "
+                           f"{batch} exceeds the {min(len(y_train), len(y_val))} images of a split")
+    train_ds = make_dataset(x_train, y_train, len(classes), batch, True, config.augment, config.seed, several)
+    val_ds = make_dataset(x_val, y_val, len(classes), batch, drop_remainder=several)
+    steps_per_epoch = len(y_train) // batch if several else int(np.ceil(len(y_train) / batch))
+    with strategy.scope():
+        if resume and (run_dir / PHASE1).exists():
+            model = k.models.load_model(run_dir / PHASE1, safe_mode=True)
+        else:
+            model = create_model(config.model, (size[1], size[0], 3), len(classes), **config.model_options)
+            refuse_lambda(model, config.model)
+            _compile(model, config, steps_per_epoch * config.epochs)
+    if not (resume and (run_dir / PHASE1).exists()):
+        _fit(model, config, run_dir, train_ds, val_ds, len(y_train), 0, config.epochs, runs.BACKUP)
 
-    steps = int(np.ceil(len(y_train) / config.batch_size)) * config.epochs
-    model = create_model(config.model, (size[1], size[0], 3), len(classes))
-    refuse_lambda(model, config.model)
-    model.compile(optimizer=make_optimizer(config, steps),
-                  loss=k.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
-                  metrics=["accuracy"])
-    train_ds = make_dataset(x_train, y_train, len(classes), config.batch_size, True, config.augment, config.seed)
-    val_ds = make_dataset(x_val, y_val, len(classes), config.batch_size)
-    model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, verbose=2,
-              callbacks=standard_callbacks(config, run_dir, len(y_train)))
+    if config.fine_tune_epochs:
+        if MODELS.get(config.model).kind != "transfer":
+            raise EdgeclsError(f"fine-tuning unfreezes a pretrained base; {config.model} has none")
+        from edgecls.models.transfer import unfreeze
+
+        if not (run_dir / PHASE1).exists():
+            with atomic_path(run_dir / PHASE1) as tmp:
+                model.save(tmp)
+        with strategy.scope():
+            n = unfreeze(model, config.unfreeze_last, config.unfreeze_from, config.unfreeze_fraction)
+            log(f"phase 2: {n} base layers trainable, learning rate {config.fine_tune_learning_rate:g}")
+            _compile(model, config, steps_per_epoch * config.fine_tune_epochs, config.fine_tune_learning_rate)
+        _fit(model, config, run_dir, train_ds, val_ds, len(y_train), config.epochs,
+             config.epochs + config.fine_tune_epochs, runs.BACKUP + "-phase2")
 
     with atomic_path(run_dir / runs.MODEL) as tmp:
         model.save(tmp)
@@ -99,3 +168,21 @@ def train(config: TrainConfig, run_dir: str | Path, command: str | None = None) 
     write_json(run_dir / runs.METRICS, report)
     log(format_report(report))
     return report
+
+
+def resume(run_dir: str | Path) -> dict:
+    """Continue an interrupted run from its own config."""
+    info = runs.read_run(run_dir)
+    return train(TrainConfig.from_dict(info.config), run_dir, info.command, resume=True)
+
+
+def config_from(recipe: str | None, overrides: dict) -> TrainConfig:
+    """A recipe's settings with the given (non-None) overrides on top."""
+    from edgecls.train.recipes import recipe_settings
+
+    settings = recipe_settings(recipe) if recipe else {}
+    settings.update({k: v for k, v in overrides.items() if v is not None})
+    for required in ("model", "data"):
+        if required not in settings:
+            raise EdgeclsError(f"--{required} is required (or a --recipe that sets it)")
+    return TrainConfig.from_dict(settings)

@@ -1,0 +1,102 @@
+"""Training features that need a real process: resume after SIGKILL, MirroredStrategy, recipes."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from conftest import write_colour_dataset
+from edgecls.errors import EdgeclsError
+
+pytestmark = pytest.mark.tf
+
+
+def run_python(code: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_a_killed_run_resumes_with_its_optimizer_state(tmp_path):
+    data = write_colour_dataset(tmp_path / "colours", per_class=8)
+    run_dir = tmp_path / "run"
+    # The first process kills itself with SIGKILL in the middle of epoch 3 (index 2).
+    killed = run_python(f"""
+        import os, signal
+        from edgecls.train import callbacks
+        from edgecls.train.config import TrainConfig
+        from edgecls.train.trainer import train
+        from edgecls._tf import keras
+
+        class Kill(keras().callbacks.Callback):
+            def on_train_batch_end(self, batch, logs=None):
+                if self.model.optimizer.iterations.numpy() > 2 * 3:   # 3 steps per epoch
+                    os.kill(os.getpid(), signal.SIGKILL)
+
+        original = callbacks.standard_callbacks
+        callbacks.standard_callbacks = lambda *a, **k: original(*a, **k) + [Kill()]
+        train(TrainConfig(model="tiny-test", data={str(data)!r}, epochs=5, batch_size=6, input_size=24,
+                          val_fraction=0.25), {str(run_dir)!r}, command="first")
+    """)
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    rows = list(csv.DictReader((run_dir / "history.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [0, 1]
+    assert not (run_dir / "model.keras").exists()
+
+    resumed = subprocess.run([sys.executable, "-m", "edgecls", "train", "--resume", str(run_dir)],
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    rows = list(csv.DictReader((run_dir / "history.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2, 3, 4]
+    check = run_python(f"""
+        from edgecls._tf import keras
+        model = keras().models.load_model({str(run_dir / "model.keras")!r}, safe_mode=True)
+        print(int(model.optimizer.iterations.numpy()))
+    """)
+    # 5 epochs of 3 steps: the optimizer state (its step counter among it) came back from the backup.
+    assert check.stdout.strip() == "15", check.stderr[-2000:]
+
+
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path):
+    data = write_colour_dataset(tmp_path / "colours", per_class=4)
+    result = run_python(f"""
+        from edgecls._tf import tf
+        t = tf()
+        cpu = t.config.list_physical_devices("CPU")[0]
+        t.config.set_logical_device_configuration(cpu, [t.config.LogicalDeviceConfiguration()] * 2)
+        from edgecls.train.config import TrainConfig
+        from edgecls.train.trainer import train
+        report = train(TrainConfig(model="tiny-test", data={str(data)!r}, epochs=1, batch_size=2, input_size=24,
+                                   distribute="mirrored"), {str(tmp_path / "run")!r}, command="mirrored")
+        print(report["count"])
+    """)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "MirroredStrategy with 2 replica(s)" in result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "12"
+
+
+def test_recipes_load_and_overrides_win():
+    from edgecls.train.recipes import recipe_names
+    from edgecls.train.trainer import config_from
+
+    assert "resnet9-xs-cifar10" in recipe_names()
+    config = config_from("resnet9-xs-cifar10", {"epochs": 2, "data": "somewhere", "lr": None})
+    assert config.epochs == 2 and config.data == "somewhere" and config.optimizer == "sgd"
+    assert config.recipe == "resnet9-xs-cifar10"
+    with pytest.raises(EdgeclsError, match="Did you mean 'resnet9-xs-cifar10'"):
+        config_from("resnet9-xs-cifar", {})
+    with pytest.raises(EdgeclsError, match="--model is required"):
+        config_from(None, {"data": "x"})
+
+
+def test_a_finished_run_folder_is_not_overwritten(trained_run):
+    from edgecls.train.config import TrainConfig
+    from edgecls.train.trainer import train
+
+    run_dir, _ = trained_run
+    with pytest.raises(EdgeclsError, match="already holds a run"):
+        train(TrainConfig(model="tiny-test", data="unused"), run_dir)
