@@ -86,8 +86,19 @@ def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np
 
 
 def stratified_sample(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
-    """Pick ``count`` indices spread evenly over the classes, reproducibly (for calibration and held-out slices)."""
+    """Pick up to ``count`` indices spread over the classes in proportion to their size, at least one of every
+    class while ``count`` allows, reproducibly (for calibration and held-out slices)."""
+    labels = np.asarray(labels)
     if count >= len(labels):
         return np.arange(len(labels))
-    _, held = stratified_split(labels, count / len(labels), seed)
-    return held[:count] if len(held) >= count else held
+    rng = np.random.default_rng(seed)
+    picks = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        rng.shuffle(idx)
+        picks.append(idx[:max(1, int(round(len(idx) * count / len(labels))))])
+    # Rounding up can overshoot ``count``: trim round-robin (every class's first pick comes first) so the
+    # trim takes later picks of the big classes, never the only pick of a small one.
+    rank = np.concatenate([np.arange(len(p)) for p in picks])
+    chosen = np.concatenate(picks)[np.argsort(rank, kind="stable")]
+    return np.sort(chosen[:count])

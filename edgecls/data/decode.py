@@ -25,11 +25,13 @@ def decode_split(split: Split, size: tuple[int, int], fit: str = "crop",
 
     def one(i: int) -> np.ndarray | ImageError:
         try:
-            return load_image(split.read(i), size, fit, name=split.paths[i])
-        except ImageError as exc:
-            return exc
+            data = split.read(i)
         except EdgeclsError as exc:
             return ImageError(split.paths[i], str(exc))
+        try:
+            return load_image(data, size, fit, name=split.paths[i])
+        except ImageError as exc:  # any other error (a bad ``fit``) is the caller's and must not skip every file
+            return exc
 
     # Pillow releases the GIL while decoding, so threads help even for small JPEGs.
     workers = workers or min(8, (os.cpu_count() or 1) + 1)

@@ -7,17 +7,12 @@ so a model sees the same thing in both. It needs only Pillow and numpy.
 from __future__ import annotations
 
 import io
-import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps
 
 from edgecls.errors import EdgeclsError
-
-# Refuse images whose pixel count would take gigabytes to decode (decompression bombs); Pillow warns at the
-# default limit and raises at twice it. We turn its warning into an error for the same cut-off.
-MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
 
 FITS = ("crop", "stretch")
 
@@ -43,10 +38,7 @@ def open_image(data: bytes | str | Path, name: str | None = None) -> Image.Image
             if Path(data).stat().st_size == 0:
                 raise ImageError(name, "empty file")
             fp = data
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(fp)
-        return image
+        image = Image.open(fp)
     except ImageError:
         raise
     except FileNotFoundError:
@@ -55,10 +47,23 @@ def open_image(data: bytes | str | Path, name: str | None = None) -> Image.Image
         raise ImageError(name, "is a folder, not an image") from None
     except Image.UnidentifiedImageError:
         raise ImageError(name, "not an image Pillow can read") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(name, f"too many pixels (limit {MAX_PIXELS:,}); refusing a possible decompression bomb") from None
+    except Image.DecompressionBombError:
+        raise _bomb(name) from None
     except OSError as exc:
         raise ImageError(name, f"cannot read: {exc}") from None
+    # Refuse images whose pixel count would take gigabytes to decode (decompression bombs). Pillow only warns
+    # between its limit and twice it; we refuse from the limit on, checking here rather than turning the warning
+    # into an error, because warning filters are process-wide and decode_split opens images from many threads.
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit and image.width * image.height > limit:
+        image.close()
+        raise _bomb(name)
+    return image
+
+
+def _bomb(name: str) -> ImageError:
+    return ImageError(name, f"too many pixels (limit {Image.MAX_IMAGE_PIXELS:,}); "
+                            "refusing a possible decompression bomb")
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
@@ -82,10 +87,10 @@ def to_rgb(image: Image.Image) -> Image.Image:
 def fit_size(image: Image.Image, size: tuple[int, int], fit: str) -> Image.Image:
     """Resize to ``size`` (width, height): ``crop`` takes the largest centred box of the target's aspect ratio
     first (what a square-input classifier wants from a photo); ``stretch`` ignores the aspect ratio."""
-    if image.size == size:
-        return image
     if fit not in FITS:
         raise EdgeclsError(f"fit must be one of {', '.join(FITS)}; received {fit!r}")
+    if image.size == size:
+        return image
     w, h = image.size
     box = (0.0, 0.0, float(w), float(h))
     if fit == "crop":
@@ -109,7 +114,7 @@ def load_image(data: bytes | str | Path, size: tuple[int, int] | None = None, fi
     12-megapixel photo does not cost a full decode.
     """
     name = name or (str(data) if not isinstance(data, bytes) else "<bytes>")
-    image = open_image(data, name)
+    image = source = open_image(data, name)
     try:
         if size is not None and image.format == "JPEG":
             # Keep at least twice the target so the final resize still averages over several pixels.
@@ -123,8 +128,11 @@ def load_image(data: bytes | str | Path, size: tuple[int, int] | None = None, fi
         raise
     except (OSError, ValueError, SyntaxError) as exc:
         raise ImageError(name, f"cannot decode: {exc}") from None
+    finally:
+        source.close()  # a path opened by Pillow stays open when decoding fails
 
 
 def image_size(data: bytes | str | Path, name: str | None = None) -> tuple[int, int]:
     """Width and height from the header only (no decode)."""
-    return open_image(data, name).size
+    with open_image(data, name) as image:
+        return image.size
