@@ -14,14 +14,17 @@ def models():
 @click.argument("pattern", default="*")
 @click.option("--json", "as_json", is_flag=True, help="With parameter counts (builds every model).")
 def list_(pattern, as_json):
-    """Registered models matching PATTERN, for 32x32x3 inputs and 10 classes."""
+    """Registered models matching PATTERN; --json counts parameters for 32x32x3 inputs and 10 classes
+    (transfer models with weights=none)."""
     from edgecls.models import create_model, list_models
 
     rows = []
     for entry in list_models(pattern):
         row = {"name": entry.name, "kind": entry.kind, "source": entry.summary}
         if as_json:
-            model = create_model(entry.name)
+            # Parameter counts do not depend on the weights: never download them just to count.
+            options = {"weights": "none"} if entry.kind == "transfer" else {}
+            model = create_model(entry.name, **options)
             trainable = sum(int(w.shape.num_elements()) for w in model.trainable_weights)
             row.update(params=int(model.count_params()), trainable_params=trainable)
         rows.append(row)

@@ -9,7 +9,7 @@ import numpy as np
 
 from edgecls.data.archive import Tree, is_image_name
 from edgecls.data.classmaps import resolve_class_map
-from edgecls.data.dataset import Dataset, Split, stratified_split
+from edgecls.data.dataset import SPLIT_NAMES, Dataset, Split, stratified_split
 from edgecls.errors import EdgeclsError
 
 SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
@@ -63,7 +63,7 @@ def load_folder(path: str, class_map: str | None = None, test_fraction: float = 
         keep, held = stratified_split(whole.labels, test_fraction, seed)
         splits = {"train": whole.subset(keep), "test": whole.subset(held)}
     else:
-        splits = {name: make_split(groups) for name, groups in layout.items()}
+        splits = {name: make_split(layout[name]) for name in SPLIT_NAMES if name in layout}
         if "train" not in splits:
             raise EdgeclsError(f"{path}: has split folders {', '.join(splits)} but no train/")
     name = PurePosixPath(str(path).rstrip("/")).name

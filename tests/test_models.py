@@ -1,0 +1,140 @@
+"""Every registered custom model trains, saves, reloads safely and converts to TFLite with the same answers."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from edgecls.cli import cli
+from edgecls.models import create_model, list_models
+
+pytestmark = pytest.mark.tf
+
+CUSTOM = [e.name for e in list_models() if e.kind == "custom"]
+# Full-width resnet9 is built by the same function as resnet9-s and resnet9-xs, only wider; its round trip alone
+# takes ~30 s here (tf_keras re-reads the zipped weights on every seek, and Adam's slots triple them).
+ROUND_TRIP = [name for name in CUSTOM if name != "resnet9"]
+SHAPE, CLASSES = (32, 32, 3), 10
+
+
+def keras():
+    from edgecls._tf import keras
+
+    return keras()
+
+
+@pytest.fixture(autouse=True)
+def fresh_session():
+    yield
+    keras().backend.clear_session()
+
+
+def pixels(n: int = 8, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).uniform(0, 255, (n, *SHAPE)).astype(np.float32)
+
+
+def run_tflite(flat: bytes, x: np.ndarray) -> np.ndarray:
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=flat)
+    index = interpreter.get_input_details()[0]["index"]
+    interpreter.resize_tensor_input(index, x.shape)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(index, x)
+    interpreter.invoke()
+    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+
+@pytest.mark.parametrize("name", ROUND_TRIP)
+def test_train_save_reload_convert(name, tmp_path):
+    from edgecls.convert.converter import to_tflite
+    from edgecls.convert.quantization import Quantization
+    from edgecls.models.checks import refuse_lambda
+
+    k = keras()
+    model = create_model(name, SHAPE, CLASSES)
+    x = pixels()
+    y = k.utils.to_categorical(np.arange(len(x)) % CLASSES, CLASSES)
+    model.compile(optimizer="adam", loss="categorical_crossentropy", run_eagerly=True)  # no tracing for one step
+    assert np.isfinite(model.train_on_batch(x, y))
+    refuse_lambda(model, name)
+
+    path = tmp_path / f"{name}.keras"
+    model.save(path)
+    reloaded = k.models.load_model(path, safe_mode=True)
+    expected = model(x, training=False).numpy()
+    assert expected.shape == (len(x), CLASSES)
+    np.testing.assert_allclose(expected.sum(axis=1), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(reloaded(x, training=False).numpy(), expected)
+
+    flat = to_tflite(model, Quantization.for_float32())
+    np.testing.assert_allclose(run_tflite(flat, x), expected, atol=1e-4)
+
+
+def non_trainable(model) -> int:
+    return sum(int(w.shape.num_elements()) for w in model.non_trainable_weights)
+
+
+def test_vgg6_matches_the_seed_parameter_count():
+    assert create_model("vgg6", SHAPE, CLASSES).count_params() == 2_196_810
+
+
+def test_vgg6_bn_matches_the_seed_parameter_count():
+    model = create_model("vgg6-bn", SHAPE, CLASSES)
+    assert model.count_params() == 2_200_394
+    assert non_trainable(model) == 1_792
+
+
+def test_cnn_baseline_grayscale_is_a_fixed_bt601_layer(tmp_path):
+    k = keras()
+    model = create_model("cnn-baseline", SHAPE, CLASSES, grayscale=True)
+    layer = model.get_layer("grayscale")
+    assert not layer.trainable_weights
+    x = pixels(2)
+    gray = k.Model(model.input, layer.output)(x).numpy()
+    np.testing.assert_allclose(gray[..., 0], (x @ np.array([0.299, 0.587, 0.114], np.float32)) / 255, atol=1e-6)
+    # A gray image replicated on three channels is its own luma, so the model cannot tell them apart.
+    replicated = np.repeat(gray * 255, 3, axis=-1)
+    np.testing.assert_allclose(model(replicated).numpy(), model(x).numpy(), atol=1e-5)
+
+    path = tmp_path / "gray.keras"
+    model.save(path)
+    reloaded = k.models.load_model(path, safe_mode=True)
+    np.testing.assert_array_equal(reloaded.get_layer("grayscale").get_weights()[0], layer.get_weights()[0])
+
+
+def test_grayscale_needs_rgb_input():
+    from edgecls.errors import EdgeclsError
+
+    with pytest.raises(EdgeclsError, match=r"3 channels; received input shape \(32, 32, 1\)"):
+        create_model("cnn-baseline", (32, 32, 1), CLASSES, grayscale=True)
+
+
+@pytest.mark.parametrize("name", CUSTOM)
+def test_layer_names_are_unique_and_deterministic(name):
+    # Built twice in one session: any layer left to Keras' auto-naming would get a new suffix the second time.
+    first = [layer.name for layer in create_model(name, SHAPE, CLASSES).layers]
+    second = [layer.name for layer in create_model(name, SHAPE, CLASSES).layers]
+    assert len(set(first)) == len(first)
+    assert first == second
+
+
+def test_models_list_json():
+    # Only the vgg6 pair: without a pattern `--json` builds the transfer models too, which fetch ImageNet weights.
+    result = CliRunner().invoke(cli, ["models", "list", "--json", "vgg6*"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert [row["name"] for row in rows] == ["vgg6", "vgg6-bn"]
+    assert all({"name", "kind", "params", "trainable_params", "source"} <= row.keys() for row in rows)
+    assert rows[0]["params"] == rows[0]["trainable_params"] == 2_196_810
+    assert (rows[1]["params"], rows[1]["trainable_params"]) == (2_200_394, 2_200_394 - 1_792)
+
+
+def test_models_list_names_every_custom_model():
+    result = CliRunner().invoke(cli, ["models", "list"])
+    assert result.exit_code == 0, result.output
+    listed = {line.split()[0]: line.split()[1] for line in result.output.splitlines()}
+    assert all(listed.get(name) == "custom" for name in CUSTOM)
