@@ -11,6 +11,7 @@ import numpy as np
 from edgecls import __version__
 from edgecls import metadata as md
 from edgecls.convert.quantization import Quantization
+from edgecls.convert.tflite_metadata import populate
 from edgecls.data import DataOptions, load_dataset
 from edgecls.data.dataset import stratified_sample
 from edgecls.data.decode import decode_split
@@ -38,10 +39,19 @@ def log(message: str) -> None:
 
 
 def representative_data(calibration: np.ndarray):
-    """The converter's calibration callback: one float32 image (batch 1) at a time."""
+    """The converter's calibration callback: one float32 image (batch 1) at a time.
+
+    The first sample gets one black and one white pixel, so the calibrated input range is exactly 0..255
+    and a uint8 input passes raw pixels with scale 1 and zero point 0, as clients such as MediaPipe assume
+    (they feed raw pixels to uint8 inputs and ignore the input's quantization parameters).
+    """
     def samples():
-        for x in calibration:
-            yield [x[None].astype(np.float32)]
+        for i, x in enumerate(calibration):
+            x = x.astype(np.float32)
+            if i == 0:
+                x = x.copy()
+                x[0, 0], x[-1, -1] = 0.0, 255.0
+            yield [x[None]]
 
     return samples
 
@@ -102,13 +112,13 @@ def convert(run_dir: str | Path, out_dir: str | Path, options: ConvertOptions = 
             input=md.InputSpec(info.input_size[0], info.input_size[1], fit=info.fit),
             format=fmt, recipe=info.config, command=command or info.command, edgecls_version=__version__)
         path = out_dir / f"{info.model}-{fmt}.tflite"
-        write_bytes(path, md.attach(flat, meta))
+        write_bytes(path, populate(flat, meta))
         classifier = Classifier(path)
         pred = classifier.predict(x_check).argmax(axis=1)
         top1 = float((pred == y_check).mean())
         meta.accuracy = {"top1": top1, "keras_top1": keras_top1, "agreement": float((pred == keras_pred).mean()),
                          "count": int(len(y_check)), "data": options.data or info.data}
-        write_bytes(path, md.attach(flat, meta))
+        write_bytes(path, populate(flat, meta))
         entry = {"format": fmt, "path": path.name, "size_bytes": path.stat().st_size, "top1": top1,
                  "keras_top1": keras_top1, "agreement": meta.accuracy["agreement"],
                  "input_dtype": np.dtype(classifier.input["dtype"]).name,
