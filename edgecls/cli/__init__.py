@@ -19,6 +19,8 @@ COMMANDS = {
     "train": ("edgecls.cli.train", "train", "Train a registered model on a dataset (or a recipe)."),
     "convert": ("edgecls.cli.convert", "convert", "Convert a trained model to TFLite formats."),
     "evaluate": ("edgecls.cli.evaluate", "evaluate", "Score a .tflite, .keras or run folder on a dataset."),
+    "bench": ("edgecls.cli.bench", "bench", "Measure latency, memory and top-1 of models on this machine."),
+    "report": ("edgecls.cli.bench", "report", "Merge bench results from several devices into one table and plot."),
 }
 
 

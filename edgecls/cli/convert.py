@@ -13,9 +13,9 @@ def _formats(ctx, param, value: str) -> tuple[str, ...]:
 
 
 @click.command()
-@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.argument("source", type=click.Path(exists=True))
 @click.option("--formats", default="int8", show_default=True, callback=_formats,
-              help="Comma-separated: fp32, fp16, dynamic, int8.")
+              help="Comma-separated: fp32, fp16, dynamic, int8, qat.")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Folder for the .tflite files.")
 @click.option("--data", "data", metavar="SOURCE", help="Calibration and check data (default: the run's own).")
 @click.option("--calibration-samples", default=500, show_default=True, type=click.IntRange(1))
@@ -26,8 +26,12 @@ def _formats(ctx, param, value: str) -> tuple[str, ...]:
 @click.option("--threshold", default=0.01, show_default=True, type=float,
               help="Largest top-1 drop against Keras before a format is flagged.")
 @click.option("--strict", is_flag=True, help="A flagged format is an error.")
-def convert(run_dir, out, per_tensor, **options):
-    """Convert the model of RUN_DIR to TFLite, verify each file against Keras, and write a manifest."""
+@click.option("--qat-epochs", default=2, show_default=True, type=click.IntRange(1))
+@click.option("--qat-lr", "qat_learning_rate", default=1e-4, show_default=True, type=float)
+@click.option("--qat-limit", type=click.IntRange(1), help="Fine-tune QAT on at most N training images.")
+def convert(source, out, per_tensor, **options):
+    """Convert SOURCE (a run folder or a .keras file in one) to TFLite, check each file against the Keras
+    model on held-out images, and write manifest.json."""
     from edgecls.convert.converter import ConvertOptions, convert as run
 
-    run(run_dir, out, ConvertOptions(per_channel=not per_tensor, **options), command=shlex.join(["edgecls", *sys.argv[1:]]))
+    run(source, out, ConvertOptions(per_channel=not per_tensor, **options), command=shlex.join(["edgecls", *sys.argv[1:]]))

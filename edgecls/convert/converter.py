@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -20,6 +21,7 @@ from edgecls.fileio import write_bytes, write_json
 from edgecls.registry import Registry
 from edgecls.train import runs
 
+
 @dataclasses.dataclass(frozen=True)
 class ConvertOptions:
     formats: tuple[str, ...] = ("int8",)
@@ -32,6 +34,9 @@ class ConvertOptions:
     strict: bool = False               # a flagged format is an error instead of a warning
     data: str | None = None            # overrides the run's own data source
     seed: int = 0
+    qat_epochs: int = 2
+    qat_learning_rate: float = 1e-4
+    qat_limit: int | None = None       # fine-tune QAT on at most this many training images
 
 
 def log(message: str) -> None:
@@ -56,14 +61,26 @@ def representative_data(calibration: np.ndarray):
     return samples
 
 
-# Each format: (calibration pixels, options) -> Quantization.
-QUANTIZERS: Registry = Registry("format")
-QUANTIZERS.register("fp32")(lambda calibration, o: Quantization.for_float32())
-QUANTIZERS.register("fp16")(lambda calibration, o: Quantization.for_float16())
-QUANTIZERS.register("dynamic")(lambda calibration, o: Quantization.for_dynamic())
-QUANTIZERS.register("int8")(lambda calibration, o: Quantization.for_int8(
-    representative_data(calibration), o.input_type, o.output_type, o.per_channel))
-FORMATS = tuple(QUANTIZERS.names())
+def _int8(calibration, o):
+    return Quantization.for_int8(representative_data(calibration), o.input_type, o.output_type, o.per_channel)
+
+
+@dataclasses.dataclass(frozen=True)
+class Format:
+    """How one flavour is made: its Quantization from (calibration pixels, options), and for QAT a
+    fine-tuning step that turns the Keras model into a quantization-aware one first."""
+
+    quantization: Callable
+    quantization_aware: bool = False
+
+
+QUANTIZERS: Registry[Format] = Registry("format")
+QUANTIZERS.register("fp32")(Format(lambda calibration, o: Quantization.for_float32()))
+QUANTIZERS.register("fp16")(Format(lambda calibration, o: Quantization.for_float16()))
+QUANTIZERS.register("dynamic")(Format(lambda calibration, o: Quantization.for_dynamic()))
+QUANTIZERS.register("int8")(Format(_int8))
+QUANTIZERS.register("qat")(Format(_int8, quantization_aware=True))
+FORMATS = ("fp32", "fp16", "dynamic", "int8", "qat")
 
 
 def to_tflite(model, quantization: Quantization) -> bytes:
@@ -78,23 +95,51 @@ def to_tflite(model, quantization: Quantization) -> bytes:
         raise EdgeclsError(f"{model.name}: TFLite conversion to {quantization.format} failed ({first})") from None
 
 
-def convert(run_dir: str | Path, out_dir: str | Path, options: ConvertOptions = ConvertOptions(),
-            command: str = "") -> list[dict]:
-    """Write ``<model>-<format>.tflite`` for every format into ``out_dir`` and a manifest.json beside them."""
+def _model_and_run(source: Path):
+    """A run folder, or a .keras file inside one (its config.json gives labels, input size and data)."""
     from edgecls._tf import keras
     from edgecls.models.checks import refuse_lambda
+
+    run_dir = source if source.is_dir() else source.parent
+    if not source.is_dir() and source.suffix != ".keras":
+        raise EdgeclsError(f"{source}: expected a run folder or a .keras model")
+    info = runs.read_run(run_dir)
+    model_path = run_dir / runs.MODEL if source.is_dir() else source
+    if not model_path.is_file():
+        raise EdgeclsError(f"{model_path}: no such model; has the run finished?")
+    model = keras().models.load_model(model_path, safe_mode=True, compile=False)
+    refuse_lambda(model, str(model_path))
+    return model, info
+
+
+def _qat_model(model, info: runs.RunInfo, options: ConvertOptions):
+    from edgecls.convert.qat import QatOptions, quantization_aware
+    from edgecls.train.config import TrainConfig
+    from edgecls.train.trainer import prepare_data
+
+    config = TrainConfig.from_dict({**info.config, "data": options.data or info.data,
+                                    "limit": options.qat_limit or info.config.get("limit")})
+    _, _, arrays = prepare_data(config)
+    x, y = arrays["train"]
+    qat = QatOptions(options.qat_epochs, options.qat_learning_rate, config.batch_size)
+    log(f"qat: fine-tuning {qat.epochs} epoch(s) at {qat.learning_rate:g} on {len(y)} images")
+    return quantization_aware(model, x, y, len(info.classes), qat, config.label_smoothing, config.augment, log)
+
+
+def convert(source: str | Path, out_dir: str | Path, options: ConvertOptions = ConvertOptions(),
+            command: str = "") -> list[dict]:
+    """Write ``<model>-<format>.tflite`` for every format into ``out_dir``, check each on held-out images
+    against the Keras model, and write manifest.json beside them."""
     from edgecls.runtime.classifier import Classifier
 
-    run_dir, out_dir = Path(run_dir), Path(out_dir)
-    info = runs.read_run(run_dir)
-    makers = [QUANTIZERS.get(fmt) for fmt in options.formats]  # unknown names fail before any work
-    model = keras().models.load_model(run_dir / runs.MODEL, safe_mode=True, compile=False)
-    refuse_lambda(model, str(run_dir / runs.MODEL))
-
-    dataset = load_dataset(options.data or info.data, DataOptions(class_map=info.config.get("class_map"),
-                                                                  seed=options.seed, progress=False))
+    out_dir = Path(out_dir)
+    formats = [QUANTIZERS.get(fmt) for fmt in options.formats]  # unknown names fail before any work
+    model, info = _model_and_run(Path(source))
+    data = options.data or info.data
+    dataset = load_dataset(data, DataOptions(class_map=info.config.get("class_map"), seed=options.seed,
+                                             progress=False))
     if dataset.classes != info.classes:
-        raise EdgeclsError(f"{options.data or info.data}: its classes differ from the model's ({info.classes})")
+        raise EdgeclsError(f"{data}: its classes {dataset.classes} differ from the model's {info.classes}")
     train = dataset.split("train")
     calib = train.subset(stratified_sample(train.labels, options.calibration_samples, options.seed))
     calibration, _, _ = decode_split(calib, info.input_size, info.fit)
@@ -105,8 +150,9 @@ def convert(run_dir: str | Path, out_dir: str | Path, options: ConvertOptions = 
     keras_top1 = float((keras_pred == y_check).mean())
 
     manifest = []
-    for fmt, make in zip(options.formats, makers):
-        flat = to_tflite(model, make(calibration, options))
+    for fmt, spec in zip(options.formats, formats):
+        source_model = _qat_model(model, info, options) if spec.quantization_aware else model
+        flat = to_tflite(source_model, spec.quantization(calibration, options))
         meta = md.ModelMetadata(
             name=info.model, labels=info.classes,
             input=md.InputSpec(info.input_size[0], info.input_size[1], fit=info.fit),
@@ -117,7 +163,7 @@ def convert(run_dir: str | Path, out_dir: str | Path, options: ConvertOptions = 
         pred = classifier.predict(x_check).argmax(axis=1)
         top1 = float((pred == y_check).mean())
         meta.accuracy = {"top1": top1, "keras_top1": keras_top1, "agreement": float((pred == keras_pred).mean()),
-                         "count": int(len(y_check)), "data": options.data or info.data}
+                         "count": int(len(y_check)), "data": data}
         write_bytes(path, populate(flat, meta))
         entry = {"format": fmt, "path": path.name, "size_bytes": path.stat().st_size, "top1": top1,
                  "keras_top1": keras_top1, "agreement": meta.accuracy["agreement"],
@@ -126,11 +172,19 @@ def convert(run_dir: str | Path, out_dir: str | Path, options: ConvertOptions = 
         manifest.append(entry)
         log(f"{fmt:8s} {path}  {entry['size_bytes'] / 1e6:.2f} MB  top-1 {top1:.4f} (Keras {keras_top1:.4f}, "
             f"agreement {entry['agreement']:.4f}, {len(y_check)} images)")
-        if keras_top1 - top1 > options.threshold:
-            message = (f"{path}: {fmt} top-1 {top1:.4f} is {100 * (keras_top1 - top1):.1f} points below Keras "
-                       f"({keras_top1:.4f}); try more calibration samples, per-channel weights or QAT")
-            if options.strict:
-                raise EdgeclsError(message)
-            log(f"WARNING: {message}")
+        _check_drop(path, fmt, top1, keras_top1, options)
     write_json(out_dir / "manifest.json", manifest)
     return manifest
+
+
+def _check_drop(path: Path, fmt: str, top1: float, keras_top1: float, options: ConvertOptions) -> None:
+    """A format that lost more than the threshold is reported loudly, or is an error with --strict."""
+    if keras_top1 - top1 <= options.threshold:
+        return
+    advice = "try QAT (--formats qat)" if fmt != "qat" else "try more QAT epochs"
+    message = (f"{path}: {fmt} top-1 {top1:.4f} is {100 * (keras_top1 - top1):.1f} points below float "
+               f"({keras_top1:.4f}); try more calibration samples (--calibration-samples), per-channel weights, "
+               f"or {advice}")
+    if options.strict:
+        raise EdgeclsError(message)
+    log(f"WARNING: {message}")
