@@ -28,13 +28,13 @@ class _Predictor:
             self.labels, self.size, self.fit = classifier.labels, classifier.size, classifier.meta.input.fit
             self.predict = classifier.predict
             return
-        from edgecls._tf import keras
+        from edgecls.models.checks import load_model
         from edgecls.train import runs
 
         run_dir = path if path.is_dir() else path.parent
         info = runs.read_run(run_dir)
         model_path = path / runs.MODEL if path.is_dir() else path
-        model = keras().models.load_model(model_path, safe_mode=True, compile=False)
+        model = load_model(model_path)
         self.labels, self.size, self.fit = info.classes, info.input_size, info.fit
         self.predict = lambda x: model.predict(x.astype(np.float32), batch_size=256, verbose=0)
 

@@ -14,6 +14,7 @@ from edgecls.errors import EdgeclsError, ExitCode
 COMMANDS = {
     "classify": ("edgecls.cli.classify", "classify", "Classify photos with a .tflite model (the bundled one by default)."),
     "data": ("edgecls.cli.data", "data", "Inspect datasets."),
+    "inspect": ("edgecls.cli.inspect", "inspect", "Show a .tflite file's tensors, operators and metadata."),
     "models": ("edgecls.cli.models", "models", "List the registered model architectures."),
     "recipes": ("edgecls.cli.recipes", "recipes", "List and show the named training recipes."),
     "train": ("edgecls.cli.train", "train", "Train a registered model on a dataset (or a recipe)."),

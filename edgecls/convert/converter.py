@@ -97,19 +97,14 @@ def to_tflite(model, quantization: Quantization) -> bytes:
 
 def _model_and_run(source: Path):
     """A run folder, or a .keras file inside one (its config.json gives labels, input size and data)."""
-    from edgecls._tf import keras
-    from edgecls.models.checks import refuse_lambda
+    from edgecls.models.checks import load_model
 
     run_dir = source if source.is_dir() else source.parent
     if not source.is_dir() and source.suffix != ".keras":
         raise EdgeclsError(f"{source}: expected a run folder or a .keras model")
     info = runs.read_run(run_dir)
     model_path = run_dir / runs.MODEL if source.is_dir() else source
-    if not model_path.is_file():
-        raise EdgeclsError(f"{model_path}: no such model; has the run finished?")
-    model = keras().models.load_model(model_path, safe_mode=True, compile=False)
-    refuse_lambda(model, str(model_path))
-    return model, info
+    return load_model(model_path), info
 
 
 def _qat_model(model, info: runs.RunInfo, options: ConvertOptions):

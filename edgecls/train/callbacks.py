@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from edgecls._tf import keras
-from edgecls.fileio import atomic_path
+from edgecls.models.checks import save_model
 from edgecls.train.config import TrainConfig
 
 Callback = keras().callbacks.Callback
@@ -25,8 +25,7 @@ class AtomicCheckpoint(Callback):
         value = (logs or {}).get(self.monitor)
         if value is not None and value > self.best:
             self.best = value
-            with atomic_path(self.path) as tmp:
-                self.model.save(tmp)
+            save_model(self.model, self.path)
 
 
 class Throughput(Callback):

@@ -13,10 +13,10 @@ from edgecls.data import DataOptions, load_dataset
 from edgecls.data.dataset import stratified_sample, stratified_split
 from edgecls.data.decode import decode_split
 from edgecls.errors import EdgeclsError
-from edgecls.fileio import atomic_path, write_json
+from edgecls.fileio import write_json
 from edgecls.metrics import classification_report, format_report
 from edgecls.models import MODELS, create_model
-from edgecls.models.checks import refuse_lambda
+from edgecls.models.checks import load_model, refuse_lambda, save_model
 from edgecls.train import runs
 from edgecls.train.config import TrainConfig
 
@@ -135,7 +135,7 @@ def train(config: TrainConfig, run_dir: str | Path, command: str | None = None, 
     steps_per_epoch = len(y_train) // batch if several else int(np.ceil(len(y_train) / batch))
     with strategy.scope():
         if resume and (run_dir / PHASE1).exists():
-            model = k.models.load_model(run_dir / PHASE1, safe_mode=True)
+            model = load_model(run_dir / PHASE1, compile=True)
         else:
             model = create_model(config.model, (size[1], size[0], 3), len(classes), **config.model_options)
             refuse_lambda(model, config.model)
@@ -149,8 +149,7 @@ def train(config: TrainConfig, run_dir: str | Path, command: str | None = None, 
         from edgecls.models.transfer import unfreeze
 
         if not (run_dir / PHASE1).exists():
-            with atomic_path(run_dir / PHASE1) as tmp:
-                model.save(tmp)
+            save_model(model, run_dir / PHASE1)
         with strategy.scope():
             n = unfreeze(model, config.unfreeze_last, config.unfreeze_from, config.unfreeze_fraction)
             log(f"phase 2: {n} base layers trainable, learning rate {config.fine_tune_learning_rate:g}")
@@ -158,8 +157,7 @@ def train(config: TrainConfig, run_dir: str | Path, command: str | None = None, 
         _fit(model, config, run_dir, train_ds, val_ds, len(y_train), config.epochs,
              config.epochs + config.fine_tune_epochs, runs.BACKUP + "-phase2")
 
-    with atomic_path(run_dir / runs.MODEL) as tmp:
-        model.save(tmp)
+    save_model(model, run_dir / runs.MODEL)
     eval_name = "test" if "test" in arrays else "val"
     x_eval, y_eval = arrays[eval_name]
     probs = model.predict(make_dataset(x_eval, y_eval, len(classes), 256), verbose=0)

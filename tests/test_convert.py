@@ -1,0 +1,95 @@
+"""Conversion beyond the basics: QAT, the accuracy guard, Lambda refusal through the CLI, inspect."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from edgecls.cli import cli
+from edgecls.errors import EdgeclsError
+
+pytestmark = pytest.mark.tf
+
+
+def test_qat_converts_a_registered_cnn(trained_run, tmp_path):
+    from edgecls.convert.converter import ConvertOptions, convert
+    from edgecls.runtime import Classifier
+
+    run_dir, _ = trained_run
+    manifest = convert(run_dir, tmp_path, ConvertOptions(formats=("qat",), calibration_samples=8, verify_samples=12,
+                                                         qat_epochs=1))
+    assert manifest[0]["format"] == "qat" and manifest[0]["input_dtype"] == "uint8"
+    classifier = Classifier(tmp_path / "tiny-test-qat.tflite")
+    assert classifier.meta.format == "qat" and classifier.labels == ["blue", "green", "red"]
+    assert classifier.predict(np.zeros((2, 24, 24, 3), np.uint8)).shape == (2, 3)
+
+
+@pytest.mark.parametrize("name, options", [("cnn4-gap-l2", {}),
+                                           ("mobilenetv2", {"weights": "none", "alpha": 0.35, "base_size": 32})])
+def test_quantization_aware_training_runs_for_cnns_and_mobilenetv2(name, options):
+    from edgecls.convert.converter import ConvertOptions, _int8, to_tflite
+    from edgecls.convert.qat import QatOptions, flatten, quantization_aware
+    from edgecls.models import create_model
+
+    model = create_model(name, (32, 32, 3), 4, **options)
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 255, (8, 32, 32, 3), dtype=np.uint8)
+    y = rng.integers(0, 4, 8)
+    flat = flatten(model)
+    np.testing.assert_allclose(flat.predict(x.astype(np.float32), verbose=0),
+                               model.predict(x.astype(np.float32), verbose=0), atol=1e-5)
+    qat = quantization_aware(model, x, y, 4, QatOptions(epochs=1, batch_size=8), log=lambda m: None)
+    tflite = to_tflite(qat, _int8(x.astype(np.float32), ConvertOptions()))
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=tflite)
+    assert interpreter.get_input_details()[0]["dtype"] == np.uint8
+
+
+def test_a_large_drop_is_an_error_with_strict(trained_run, tmp_path):
+    from edgecls.convert.converter import ConvertOptions, convert
+
+    run_dir, _ = trained_run
+    # A negative threshold flags every format, so --strict must refuse it.
+    with pytest.raises(EdgeclsError, match="points below float.*QAT"):
+        convert(run_dir, tmp_path, ConvertOptions(formats=("fp32",), threshold=-1.0, strict=True,
+                                                  calibration_samples=4, verify_samples=6))
+
+
+def test_a_lambda_model_is_refused_with_one_line(trained_run, tmp_path):
+    from edgecls._tf import keras
+
+    run_dir, _ = trained_run
+    bad = tmp_path / "run"
+    bad.mkdir()
+    shutil.copy(run_dir / "config.json", bad / "config.json")
+    k = keras()
+    inputs = k.Input((24, 24, 3))
+    x = k.layers.Lambda(lambda t: t / 255.0, name="scale_lambda")(inputs)
+    outputs = k.layers.Dense(3, activation="softmax")(k.layers.GlobalAveragePooling2D()(x))
+    k.Model(inputs, outputs).save(bad / "model.keras")
+    result = subprocess.run([sys.executable, "-m", "edgecls", "convert", str(bad), "--out", str(tmp_path / "o")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("edgecls: error:")]
+    assert len(errors) == 1 and "Lambda" in errors[0] and "Rescaling" in errors[0]
+    assert "Traceback" not in result.stderr and not (tmp_path / "o").exists()
+
+
+def test_inspect_shows_tensors_operators_and_metadata(trained_run):
+    _, out = trained_run
+    result = CliRunner().invoke(cli, ["inspect", "--json", str(out / "tiny-test-int8.tflite")])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.output[result.output.index("{"):])
+    assert info["inputs"][0]["dtype"] == "uint8" and info["inputs"][0]["quantization"]["scale"] == 1.0
+    assert info["operators"].get("CONV_2D") == 1
+    assert info["metadata"]["labels"] == ["blue", "green", "red"] and info["metadata"]["format"] == "int8"
+    assert info["tflite_metadata"]
+    text = CliRunner().invoke(cli, ["inspect", str(out / "tiny-test-fp32.tflite")]).output
+    assert "float32" in text and "tiny-test (fp32)" in text and "labels  3: blue, green, red" in text
