@@ -160,7 +160,7 @@ def convert(source: str | Path, out_dir: str | Path, options: ConvertOptions = C
         meta.accuracy = {"top1": top1, "keras_top1": keras_top1, "agreement": float((pred == keras_pred).mean()),
                          "count": int(len(y_check)), "data": data}
         write_bytes(path, populate(flat, meta))
-        entry = {"format": fmt, "path": path.name, "size_bytes": path.stat().st_size, "top1": top1,
+        entry = {"format": fmt, "path": path.name, "size_bytes": path.stat().st_size, "top1": top1, "count": len(y_check),
                  "keras_top1": keras_top1, "agreement": meta.accuracy["agreement"],
                  "input_dtype": np.dtype(classifier.input["dtype"]).name,
                  "output_dtype": np.dtype(classifier.output["dtype"]).name}
