@@ -22,6 +22,7 @@ COMMANDS = {
     "evaluate": ("edgecls.cli.evaluate", "evaluate", "Score a .tflite, .keras or run folder on a dataset."),
     "bench": ("edgecls.cli.bench", "bench", "Measure latency, memory and top-1 of models on this machine."),
     "report": ("edgecls.cli.bench", "report", "Merge bench results from several devices into one table and plot."),
+    "webcam": ("edgecls.cli.webcam", "webcam", "Classify a camera, stream or video file live (the [webcam] extra)."),
 }
 
 

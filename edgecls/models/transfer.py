@@ -24,6 +24,7 @@ import dataclasses
 import difflib
 import math
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -50,6 +51,7 @@ class Base:
     preprocess: str        # "tf": to [-1, 1]; "caffe": RGB->BGR minus the ImageNet means; "none": done inside the base
     min_size: int = 32
     default_size: int = 96
+    build: Callable | None = None  # an edgecls builder with keras.applications' signature, used in its place
 
 
 BASES = {
@@ -157,13 +159,15 @@ def _first_line(exc: Exception) -> str:
 
 def _base(name: str, spec: Base, size: int, weights: str | None, extra: dict):
     """The keras.applications model without its top, for ``size`` x ``size`` RGB inputs."""
-    app = getattr(keras().applications, spec.application)
+    app = spec.build or getattr(keras().applications, spec.application)
     shape = (size, size, 3)
     if weights is None or weights == "none":  # None as keras spells it
         return app(include_top=False, weights=None, input_shape=shape, **extra)
     if weights == "imagenet":
         try:
             return app(include_top=False, weights="imagenet", input_shape=shape, **extra)
+        except EdgeclsError:
+            raise  # an edgecls builder says itself what is missing
         except ValueError as exc:  # e.g. an alpha keras publishes no weights for
             raise EdgeclsError(f"{name}: {_first_line(exc)}") from None
         except Exception as exc:  # keras' get_file raises a bare Exception when the download fails
