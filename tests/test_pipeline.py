@@ -109,3 +109,23 @@ def test_unknown_format_is_refused_before_any_work(trained_run, tmp_path):
     with pytest.raises(EdgeclsError, match="unknown format 'int4'"):
         convert(run_dir, tmp_path / "x", ConvertOptions(formats=("int4",)))
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("fmt", ["fp32", "fp16", "dynamic", "int8"])
+def test_every_format_classifies_through_the_cli_and_inspects(trained_run, tmp_path, fmt):
+    from click.testing import CliRunner
+    from PIL import Image
+
+    from edgecls.cli import cli
+
+    _, out = trained_run
+    model = out / f"tiny-test-{fmt}.tflite"
+    photo = tmp_path / "red.png"
+    Image.new("RGB", (40, 30), (220, 30, 30)).save(photo)
+    result = CliRunner().invoke(cli, ["classify", "--model", str(model), "--json", "--top-k", "3", str(photo)])
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.output.strip().splitlines()[-1])
+    assert sorted(c["label"] for c in row["top"]) == ["blue", "green", "red"]
+    shown = CliRunner().invoke(cli, ["inspect", "--json", str(model)])
+    info = json.loads(shown.output[shown.output.index("{"):])
+    assert info["metadata"]["format"] == fmt and info["metadata"]["labels"] == ["blue", "green", "red"]
