@@ -23,6 +23,7 @@ COMMANDS = {
     "bench": ("edgecls.cli.bench", "bench", "Measure latency, memory and top-1 of models on this machine."),
     "report": ("edgecls.cli.bench", "report", "Merge bench results from several devices into one table and plot."),
     "webcam": ("edgecls.cli.webcam", "webcam", "Classify a camera, stream or video file live (the [webcam] extra)."),
+    "serve": ("edgecls.cli.serve", "serve", "Serve a page and a JSON API that classify uploaded photos."),
 }
 
 
