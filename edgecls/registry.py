@@ -11,6 +11,13 @@ from edgecls.errors import EdgeclsError
 T = TypeVar("T")
 
 
+def unknown_name(kind: str, name: str, choices: list[str]) -> str:
+    """The one-line message for a name that is not among ``choices``, with a "did you mean"."""
+    close = difflib.get_close_matches(name, choices, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return f"unknown {kind} {name!r}.{hint} Choose from: {', '.join(sorted(choices))}"
+
+
 class Registry(Generic[T]):
     def __init__(self, kind: str):
         self.kind = kind
@@ -32,9 +39,7 @@ class Registry(Generic[T]):
             raise EdgeclsError(self.unknown(name)) from None
 
     def unknown(self, name: str) -> str:
-        close = difflib.get_close_matches(name, self._entries, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        return f"unknown {self.kind} {name!r}.{hint} Choose from: {', '.join(self.names())}"
+        return unknown_name(self.kind, name, self.names())
 
     def names(self, pattern: str = "*") -> list[str]:
         return sorted(n for n in self._entries if fnmatch.fnmatch(n, pattern))

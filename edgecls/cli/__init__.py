@@ -46,12 +46,9 @@ class LazyGroup(click.Group):
     def resolve_command(self, ctx, args):
         name = args[0] if args else None
         if name is not None and name not in COMMANDS and not name.startswith("-"):
-            from edgecls.registry import Registry
+            from edgecls.registry import unknown_name
 
-            names = Registry("command")
-            for n in COMMANDS:
-                names.register(n)(n)
-            raise click.UsageError(names.unknown(name))
+            raise click.UsageError(unknown_name("command", name, list(COMMANDS)))
         return super().resolve_command(ctx, args)
 
 

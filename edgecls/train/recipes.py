@@ -11,7 +11,7 @@ from importlib import resources
 from pathlib import Path
 
 from edgecls.errors import EdgeclsError
-from edgecls.registry import Registry
+from edgecls.registry import unknown_name
 
 DOC_KEYS = ("description", "reference")
 
@@ -29,10 +29,7 @@ def read_recipe(name: str) -> dict:
     """The recipe ``name`` (or a path to a .toml file) as a dict, documentation keys included."""
     path = Path(name) if name.endswith(".toml") else _recipe_files().get(name)
     if path is None:
-        names = Registry("recipe")
-        for n in recipe_names():
-            names.register(n)(n)
-        raise EdgeclsError(names.unknown(name))
+        raise EdgeclsError(unknown_name("recipe", name, recipe_names()))
     try:
         recipe = tomllib.loads(path.read_text())
     except FileNotFoundError:
