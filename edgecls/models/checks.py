@@ -24,6 +24,7 @@ def refuse_lambda(model, where: str = "model") -> None:
 
 def load_model(path, compile: bool = False):
     """Load a .keras model with ``safe_mode=True``; a Lambda layer or an unreadable file is one clear error."""
+    import zipfile
     from pathlib import Path
 
     from edgecls._tf import keras
@@ -32,7 +33,9 @@ def load_model(path, compile: bool = False):
     if not path.is_file():
         raise EdgeclsError(f"{path}: no such model file")
     try:
-        model = keras().models.load_model(path, safe_mode=True, compile=compile)
+        model = None if compile else _load_from_extracted_weights(path)
+        if model is None:
+            model = keras().models.load_model(path, safe_mode=True, compile=compile)
     except ValueError as exc:
         text = str(exc)
         if "lambda" in text.lower():
@@ -41,9 +44,37 @@ def load_model(path, compile: bool = False):
                 "across Keras versions and is unsafe); rebuild the model with built-in layers such as Rescaling, "
                 "Resizing or Normalization") from None
         raise EdgeclsError(f"{path}: cannot load the Keras model ({text.strip().splitlines()[0]})") from None
-    except (OSError, KeyError, TypeError) as exc:
+    except (OSError, KeyError, TypeError, zipfile.BadZipFile) as exc:
         raise EdgeclsError(f"{path}: cannot load the Keras model ({exc})") from None
     refuse_lambda(model, str(path))
+    return model
+
+
+def _load_from_extracted_weights(path):
+    """Load an uncompiled model with its weights read from a real file instead of from inside the zip.
+
+    tf_keras reads ``model.weights.h5`` through ``ZipFile.open``; on Python 3.11 every backward seek there re-reads
+    the member from its start, so a ResNet50 takes ~40 s to load. Extracting the one member first makes it a second.
+    The config is deserialized with ``safe_mode=True`` exactly as ``load_model`` does. Returns None for archives
+    this shortcut does not cover (assets, .npz weights), which then take the standard path.
+    """
+    import json
+    import tempfile
+    import zipfile
+
+    from edgecls._tf import keras
+
+    k = keras()
+    with zipfile.ZipFile(path) as archive:
+        names = set(archive.namelist())
+        if names - {"config.json", "metadata.json", "model.weights.h5"} or "model.weights.h5" not in names:
+            return None
+        config = json.loads(archive.read("config.json"))
+        config["compile_config"] = None
+        model = k.saving.deserialize_keras_object(config, safe_mode=True)
+        with tempfile.TemporaryDirectory(prefix="edgecls-load-") as tmp:
+            weights = archive.extract("model.weights.h5", tmp)
+            model.load_weights(weights)
     return model
 
 
