@@ -25,6 +25,7 @@ def test_run_folder_is_complete(trained_run):
     assert config["classes"] == ["blue", "green", "red"] and config["command"] == "pytest"
     rows = list(csv.DictReader((run_dir / "history.csv").open()))
     assert len(rows) == 1 and "val_accuracy" in rows[0]
+    assert float(rows[0]["seconds"]) > 0  # the epoch's wall time, for training-time tables
 
 
 def test_model_reloads_in_safe_mode_with_identical_outputs(trained_run):

@@ -29,7 +29,8 @@ class AtomicCheckpoint(Callback):
 
 
 class Throughput(Callback):
-    """Print training images per second after each epoch."""
+    """Print training images per second after each epoch, and put the epoch's wall time into the logs as
+    ``seconds`` so that the CSV history (which must come after this callback) records it."""
 
     def __init__(self, images_per_epoch: int, stream=sys.stderr):
         super().__init__()
@@ -40,10 +41,11 @@ class Throughput(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         seconds = time.perf_counter() - self.start
-        logs = logs or {}
+        logs = {} if logs is None else logs
         parts = [f"epoch {epoch + 1}", f"{seconds:.0f}s", f"{self.images / max(seconds, 1e-9):.0f} img/s"]
         parts += [f"{k} {v:.4f}" for k, v in logs.items() if k in ("loss", "accuracy", "val_loss", "val_accuracy")]
         print("  ".join(parts), file=self.stream, flush=True)
+        logs["seconds"] = round(seconds, 1)
 
 
 def standard_callbacks(config: TrainConfig, run_dir: Path, images_per_epoch: int, backup: str = "backup") -> list:
@@ -56,9 +58,9 @@ def standard_callbacks(config: TrainConfig, run_dir: Path, images_per_epoch: int
         k.callbacks.BackupAndRestore(str(run_dir / backup)),
         k.callbacks.EarlyStopping(monitor="val_accuracy", patience=config.early_stopping_patience,
                                   restore_best_weights=True, verbose=1),
+        Throughput(images_per_epoch),  # before the CSV history: it adds the epoch's seconds to the logs
         k.callbacks.CSVLogger(str(run_dir / runs.HISTORY), append=True),
         AtomicCheckpoint(run_dir / runs.CHECKPOINT),
-        Throughput(images_per_epoch),
     ]
     if config.schedule == "constant":
         cbs.insert(2, k.callbacks.ReduceLROnPlateau(monitor="val_accuracy", mode="max",
