@@ -18,6 +18,7 @@ def test_run_folder_is_complete(trained_run):
     run_dir, _ = trained_run
     for name in ("model.keras", "checkpoint.keras", "history.csv", "metrics.json", "config.json"):
         assert (run_dir / name).is_file(), name
+    assert not (run_dir / "backup").exists()  # a finished run keeps no resume state
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert set(metrics) >= {"accuracy", "precision_macro", "recall_macro", "f1_macro", "loss", "confusion_matrix"}
     assert np.array(metrics["confusion_matrix"]).sum() == metrics["count"] == 24

@@ -60,7 +60,7 @@ def metadata_entries(flat: bytes) -> list[tuple[str, int]]:
 
 @pytest.mark.parametrize("fmt", ["fp32", "int8"])
 def test_populated_model_runs_like_the_original(converted, fmt):
-    from edgecls.convert.tflite_metadata import populate
+    from edgecls.tflite_metadata import populate
 
     flat = converted[fmt]
     populated = populate(flat, make_meta(fmt))
@@ -73,7 +73,7 @@ def test_populated_model_runs_like_the_original(converted, fmt):
 
 @pytest.mark.parametrize("fmt", ["fp32", "int8"])
 def test_metadata_entries_are_added_and_kept(converted, fmt):
-    from edgecls.convert.tflite_metadata import METADATA_NAME, populate
+    from edgecls.tflite_metadata import METADATA_NAME, populate
 
     old = [name for name, _ in metadata_entries(converted[fmt])]
     assert {"min_runtime_version", "CONVERSION_METADATA"} <= set(old)
@@ -83,7 +83,7 @@ def test_metadata_entries_are_added_and_kept(converted, fmt):
 
 @pytest.mark.parametrize("fmt", ["fp32", "int8"])
 def test_metadata_round_trips(converted, fmt):
-    from edgecls.convert.tflite_metadata import TENSOR_AXIS_LABELS, populate, read_model_metadata
+    from edgecls.tflite_metadata import TENSOR_AXIS_LABELS, populate, read_model_metadata
 
     d = read_model_metadata(populate(converted[fmt], make_meta(fmt)))
     assert d["name"] == "tiny-test" and d["author"] == "edgecls" and d["version"] == "9.9.9"
@@ -104,7 +104,7 @@ def test_metadata_round_trips(converted, fmt):
 
 
 def test_associated_files_are_an_uncompressed_zip_after_the_flatbuffer(converted, tmp_path):
-    from edgecls.convert.tflite_metadata import populate
+    from edgecls.tflite_metadata import populate
 
     populated = populate(converted["int8"], make_meta("int8"))
     with zipfile.ZipFile(io.BytesIO(populated)) as z:
@@ -121,7 +121,7 @@ def test_associated_files_are_an_uncompressed_zip_after_the_flatbuffer(converted
 def test_metadata_buffer_is_an_m001_flatbuffer_and_buffers_stay_aligned(converted):
     from ai_edge_litert import schema_py_generated as schema
 
-    from edgecls.convert.tflite_metadata import METADATA_NAME, populate
+    from edgecls.tflite_metadata import METADATA_NAME, populate
 
     populated = populate(converted["fp32"], make_meta("fp32"))
     model = schema.Model.GetRootAs(populated, 0)
@@ -136,7 +136,7 @@ def test_metadata_buffer_is_an_m001_flatbuffer_and_buffers_stay_aligned(converte
 
 
 def test_populating_twice_replaces_the_metadata(converted):
-    from edgecls.convert.tflite_metadata import METADATA_NAME, populate, read_model_metadata
+    from edgecls.tflite_metadata import METADATA_NAME, populate, read_model_metadata
 
     once = populate(converted["int8"], make_meta("int8"))
     again = make_meta("int8")
@@ -153,7 +153,7 @@ def test_populating_twice_replaces_the_metadata(converted):
 
 
 def test_files_without_schema_metadata_read_as_empty(converted):
-    from edgecls.convert.tflite_metadata import read_model_metadata
+    from edgecls.tflite_metadata import read_model_metadata
 
     assert read_model_metadata(converted["fp32"]) == {}
     assert read_model_metadata(md.attach(converted["fp32"], make_meta("fp32"))) == {}

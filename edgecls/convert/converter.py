@@ -12,7 +12,7 @@ import numpy as np
 from edgecls import __version__
 from edgecls import metadata as md
 from edgecls.convert.quantization import Quantization
-from edgecls.convert.tflite_metadata import populate
+from edgecls.tflite_metadata import populate
 from edgecls.data import DataOptions, load_dataset
 from edgecls.data.dataset import stratified_sample
 from edgecls.data.decode import decode_split

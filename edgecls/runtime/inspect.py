@@ -60,7 +60,7 @@ def inspect_model(path: str | Path) -> dict:
     data = path.read_bytes()
     meta = md.read(path)
     try:
-        from edgecls.convert.tflite_metadata import read_model_metadata
+        from edgecls.tflite_metadata import read_model_metadata
 
         schema_meta = read_model_metadata(data)
     except (ImportError, EdgeclsError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import shutil
 import sys
 from pathlib import Path
 
@@ -91,6 +92,8 @@ def _fit(model, config: TrainConfig, run_dir: Path, train_ds, val_ds, images: in
 
     callbacks = standard_callbacks(config, run_dir, images, backup)
     model.fit(train_ds, validation_data=val_ds, initial_epoch=first, epochs=last, verbose=2, callbacks=callbacks)
+    # Keras deletes its backup files when fit ends normally but leaves the empty folder behind.
+    shutil.rmtree(run_dir / backup, ignore_errors=True)
 
 
 def train(config: TrainConfig, run_dir: str | Path, command: str | None = None, resume: bool = False) -> dict:
