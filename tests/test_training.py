@@ -93,6 +93,20 @@ def test_recipes_load_and_overrides_win():
         config_from(None, {"data": "x"})
 
 
+def test_every_recipe_is_a_valid_config_for_a_registered_model():
+    from edgecls.models import list_models
+    from edgecls.train.recipes import recipe_names
+    from edgecls.train.trainer import config_from
+
+    names, registered = recipe_names(), {e.name for e in list_models()}
+    for seed in ("cnn-baseline", "cnn-rmsprop-dropout", "cnn3-bn", "cnn4-gap-l2", "vgg6", "vgg6-bn",
+                 "cnn-dropout-ramp", "efficientnetb0-conv", "mobilenetv2"):
+        assert any(name.startswith(seed) for name in names), seed
+    for name in names:
+        config = config_from(name, {})
+        assert config.model in registered and config.epochs >= 1, name
+
+
 def test_a_finished_run_folder_is_not_overwritten(trained_run):
     from edgecls.train.config import TrainConfig
     from edgecls.train.trainer import train
