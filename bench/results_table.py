@@ -4,7 +4,7 @@ threads) and the training runs (wall time, from history.csv's `seconds` column o
 `epoch N  123s` lines). Nothing is measured here; every number comes from one of those files.
 
     python bench/results_table.py --eval runs/eval/*.json --bench bench/results/*.json \
-        --train resnet9-s=runs/resnet9-s --train resnet9-xs=runs/resnet9-xs.log
+        --run resnet9-s=runs/resnet9-s --train resnet9-s=runs/resnet9-s --train resnet9-xs=runs/resnet9-xs.log
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ SEEDS = [
     ("efficientnetb0 + conv head", "0.920 (tanh) / 0.916 (relu)", "ImageNet weights"),
     ("mobilenetv2 + dense head", "0.937", "Animals-10, not CIFAR-10"),
 ]
-FORMAT_ORDER = {"fp32": 0, "fp16": 1, "dynamic": 2, "int8": 3, "qat": 4}
+FORMAT_ORDER = {"keras": -1, "fp32": 0, "fp16": 1, "dynamic": 2, "int8": 3, "qat": 4}
 
 
 def model_and_format(path: str) -> tuple[str, str]:
@@ -52,6 +52,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--eval", nargs="+", default=[], type=Path, help="edgecls evaluate --json files")
     parser.add_argument("--bench", nargs="+", default=[], type=Path, help="edgecls bench --json files")
+    parser.add_argument("--run", action="append", default=[], metavar="NAME=RUN_DIR",
+                        help="a Keras row for NAME from the run's metrics.json (repeatable)")
     parser.add_argument("--train", action="append", default=[], metavar="NAME=RUN_DIR|LOG",
                         help="training wall time of the model NAME (repeatable)")
     args = parser.parse_args()
@@ -69,21 +71,29 @@ def main() -> None:
     for path in args.eval:
         e = json.loads(path.read_text())
         rows.append((*model_and_format(e["model"]), e))
+    for item in args.run:
+        name, _, run_dir = item.partition("=")
+        rows.append((name, "keras", json.loads((Path(run_dir) / "metrics.json").read_text())))
     rows.sort(key=lambda r: (r[0], FORMAT_ORDER.get(r[1], 9)))
-    fp32 = {name: e["accuracy"] for name, fmt, e in rows if fmt == "fp32"}
+    # Δ against the float32 .tflite, or against the Keras model where no fp32 file was made.
+    reference = {name: e["accuracy"] for name, fmt, e in rows if fmt == "keras"}
+    reference.update({name: e["accuracy"] for name, fmt, e in rows if fmt == "fp32"})
 
-    print("| Model | Format | Top-1 | Precision | Recall | F1 | Δ vs fp32 (pts) | Size MB | p50 ms, 1 thread "
+    rows_first = {}
+    for name, fmt, _ in rows:
+        rows_first.setdefault(name, fmt)
+    print("| Model | Format | Top-1 | Precision | Recall | F1 | Δ vs float (pts) | Size MB | p50 ms, 1 thread "
           "| p50 ms, 2 threads | Training |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, fmt, e in rows:
         lat = latency.get((name, fmt), {})
         size = next((r["size_bytes"] for r in lat.values()), None)
-        delta = f"{(e['accuracy'] - fp32[name]) * 100:+.2f}" if name in fp32 else "—"
+        delta = f"{(e['accuracy'] - reference[name]) * 100:+.2f}" if name in reference else "—"
         seconds = train.get(name)
         cells = [name, fmt, f"{e['accuracy']:.4f}", f"{e['precision_macro']:.4f}", f"{e['recall_macro']:.4f}",
                  f"{e['f1_macro']:.4f}", delta, f"{size / 1e6:.2f}" if size else "—",
                  *(f"{lat[t]['p50_ms']:.3f}" if t in lat else "—" for t in (1, 2)),
-                 f"{seconds / 60:.0f} min" if seconds and fmt in ("fp32", "?") else ""]
+                 f"{seconds / 60:.0f} min" if seconds and fmt == rows_first[name] else ""]
         print("| " + " | ".join(cells) + " |")
     print()
     print("Seeds' published figures (quoted, not rerun here):")
