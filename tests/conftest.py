@@ -12,6 +12,16 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("EDGECLS_SHARED", ROOT.parent / "shared"))
+# The smallest valid build of each transfer base: 32 is the keras minimum (71 for Xception), alpha 0.35 the
+# narrowest MobileNetV2. Random weights: these check plumbing, not accuracy.
+SMALL_TRANSFER = {
+    "mobilenetv2": {"base_size": 32, "alpha": 0.35},
+    "efficientnetb0": {"base_size": 32},
+    "efficientnet-lite0": {"base_size": 32},
+    "vgg16": {"base_size": 32},
+    "resnet50": {"base_size": 32},
+    "xception": {"base_size": 71},
+}
 HAS_TF = importlib.util.find_spec("tensorflow") is not None and importlib.util.find_spec("tf_keras") is not None
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 210)}

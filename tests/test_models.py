@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import SMALL_TRANSFER
 
 from edgecls.cli import cli
 from edgecls.models import create_model, list_models
@@ -14,23 +15,14 @@ from edgecls.models import create_model, list_models
 pytestmark = pytest.mark.tf
 
 CUSTOM = [e.name for e in list_models() if e.kind == "custom"]
-# Transfer bases at the smallest input keras accepts (71 for Xception), random weights, the cheapest head: the round
-# trip checks the plumbing, not the accuracy. ImageNet weights are tested in test_transfer.py and on ../shared.
-TRANSFER_OPTIONS = {
-    "mobilenetv2": {"base_size": 32, "alpha": 0.35},
-    "efficientnetb0": {"base_size": 32},
-    "efficientnet-lite0": {"base_size": 32},
-    "vgg16": {"base_size": 32},
-    "resnet50": {"base_size": 32},
-    "xception": {"base_size": 71},
-}
 ROUND_TRIP = [e.name for e in list_models()]
 SHAPE, CLASSES = (32, 32, 3), 10
 
 
 def options_for(name: str) -> dict:
-    if name in TRANSFER_OPTIONS:
-        return {"weights": "none", "head": "linear", **TRANSFER_OPTIONS[name]}
+    # Transfer bases at their smallest, random weights, the cheapest head; ImageNet weights are tested elsewhere.
+    if name in SMALL_TRANSFER:
+        return {"weights": "none", "head": "linear", **SMALL_TRANSFER[name]}
     return {}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import SHARED
+from conftest import SHARED, SMALL_TRANSFER
 
 from edgecls.errors import EdgeclsError
 from edgecls.models import create_model, list_models
@@ -13,14 +13,8 @@ from edgecls.models import create_model, list_models
 pytestmark = pytest.mark.tf
 
 SHAPE, CLASSES = (32, 32, 3), 10
-# Small but valid bases: 32 is the keras minimum (71 for Xception), alpha 0.35 the narrowest MobileNetV2.
-SMALL = {
-    "mobilenetv2": {"base_size": 32, "alpha": 0.35},
-    "efficientnetb0": {"base_size": 32},
-    "vgg16": {"base_size": 32},
-    "resnet50": {"base_size": 32},
-    "xception": {"base_size": 71},
-}
+# The keras.applications bases; efficientnet-lite0 has its own builder and tests (test_efficientnet_lite.py).
+SMALL = {name: options for name, options in SMALL_TRANSFER.items() if name != "efficientnet-lite0"}
 # The keras.applications module holding each base's preprocess_input.
 MODULES = {"mobilenetv2": "mobilenet_v2", "efficientnetb0": "efficientnet", "vgg16": "vgg16",
            "resnet50": "resnet50", "xception": "xception"}
