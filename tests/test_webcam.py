@@ -376,7 +376,7 @@ def overlay_pixels(image: np.ndarray, tolerance: int = 0) -> int:
 @pytest.mark.tf
 def test_window_mode_draws_the_overlay_under_xvfb(model, xvfb, tmp_path):
     """The window shows the frames with the overlay (seen on a screenshot of the X screen) until q quits it."""
-    video = write_video(tmp_path / "window.avi", 300, size=(160, 120))  # 10 s at 30 FPS: time to look
+    video = write_video(tmp_path / "window.avi", 900, size=(160, 120))  # 30 s at 30 FPS, the look deadline
     record = tmp_path / "shown.avi"
     env = {**os.environ, "DISPLAY": xvfb}
     command = [sys.executable, "-m", "edgecls", "webcam", "--model", str(model), "--source", str(video),
