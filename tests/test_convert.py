@@ -52,6 +52,35 @@ def test_quantization_aware_training_runs_for_cnns_and_mobilenetv2(name, options
     assert interpreter.get_input_details()[0]["dtype"] == np.uint8
 
 
+def test_calibration_gives_the_quantizers_the_float_ranges():
+    # A linear conv whose outputs reach far past tfmot's starting range of [-6, 6]: uncalibrated, the
+    # quantization-aware copy clips them (and rounds its small kernel to zero in inference mode).
+    from edgecls._tf import keras
+    from edgecls.convert.qat import _tfmot, annotate, calibrate
+
+    k, tfmot = keras(), _tfmot()
+    inputs = k.Input((8, 8, 3))
+    x = k.layers.Conv2D(4, 3, padding="same", name="wide")(inputs)
+    x = k.layers.Conv2D(4, 1, name="small")(x)
+    outputs = k.layers.Dense(2, name="out")(k.layers.GlobalAveragePooling2D(name="gap")(x))
+    model = k.Model(inputs, outputs)
+    rng = np.random.default_rng(0)
+    model.get_layer("wide").set_weights([rng.normal(0, 8, (3, 3, 3, 4)).astype(np.float32), np.zeros(4, np.float32)])
+    model.get_layer("small").set_weights([rng.normal(0, 0.01, (1, 1, 4, 4)).astype(np.float32), np.zeros(4, np.float32)])
+    x = rng.uniform(-1, 1, (32, 8, 8, 3)).astype(np.float32)
+    with tfmot.quantization.keras.quantize_scope():
+        qat = tfmot.quantization.keras.quantize_apply(annotate(model)[0])
+    want = model.predict(x, verbose=0)
+
+    def error():
+        return np.abs(qat.predict(x, verbose=0) - want).max() / np.abs(want).max()
+
+    assert error() > 0.2
+    assert calibrate(qat, model, x) > 0
+    assert error() < 0.05
+    assert qat.get_layer("quant_wide").weights[-1].numpy() > 6  # an activation range, from the float model
+
+
 def test_a_large_drop_is_an_error_with_strict(trained_run, tmp_path):
     from edgecls.convert.converter import ConvertOptions, convert
 
