@@ -81,6 +81,31 @@ def test_calibration_gives_the_quantizers_the_float_ranges():
     assert qat.get_layer("quant_wide").weights[-1].numpy() > 6  # an activation range, from the float model
 
 
+def test_a_model_exports_at_its_base_size_without_the_resize():
+    from edgecls._tf import keras
+    from edgecls.convert.resize import with_input_size
+
+    k = keras()
+    inputs = k.Input((8, 8, 3), name="pixels")
+    x = k.layers.Resizing(16, 16, name="resize")(inputs)
+    x = k.layers.Conv2D(4, 3, name="conv")(k.layers.Rescaling(1 / 255, name="scale")(x))
+    model = k.Model(inputs, k.layers.Dense(2, name="out")(k.layers.GlobalAveragePooling2D(name="gap")(x)))
+    big = with_input_size(model, 16)
+    assert big.input_shape == (None, 16, 16, 3) and "resize" not in [layer.name for layer in big.layers]
+    pixels = np.random.default_rng(0).uniform(0, 255, (2, 16, 16, 3)).astype(np.float32)
+    layers = [model.get_layer(n) for n in ("scale", "conv", "gap", "out")]
+    want = pixels
+    for layer in layers:
+        want = layer(want)
+    np.testing.assert_allclose(big.predict(pixels, verbose=0), want.numpy(), atol=1e-5)
+    # a size the base does not take keeps the Resizing layer, now resizing from 12x12
+    assert "resize" in [layer.name for layer in with_input_size(model, 12).layers]
+
+    flat = k.Sequential([k.Input((8, 8, 3)), k.layers.Flatten(), k.layers.Dense(2)], name="flat")
+    with pytest.raises(EdgeclsError, match="flat: cannot take a 16x16 input"):
+        with_input_size(flat, 16)
+
+
 def test_a_large_drop_is_an_error_with_strict(trained_run, tmp_path):
     from edgecls.convert.converter import ConvertOptions, convert
 

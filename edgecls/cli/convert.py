@@ -29,6 +29,8 @@ def _formats(ctx, param, value: str) -> tuple[str, ...]:
 @click.option("--qat-epochs", default=2, show_default=True, type=click.IntRange(1))
 @click.option("--qat-lr", "qat_learning_rate", default=1e-4, show_default=True, type=float)
 @click.option("--qat-limit", type=click.IntRange(1), help="Fine-tune QAT on at most N training images.")
+@click.option("--input-size", type=click.IntRange(8),
+              help="Export at this square input (e.g. a transfer base's own size) instead of the training size.")
 def convert(source, out, per_tensor, **options):
     """Convert SOURCE (a run folder or a .keras file in one) to TFLite, check each file against the Keras
     model on held-out images, and write manifest.json."""

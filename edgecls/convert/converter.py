@@ -37,6 +37,7 @@ class ConvertOptions:
     qat_epochs: int = 2
     qat_learning_rate: float = 1e-4
     qat_limit: int | None = None       # fine-tune QAT on at most this many training images
+    input_size: int | None = None      # export at this square input instead of the training size (resize.py)
 
 
 def log(message: str) -> None:
@@ -113,7 +114,8 @@ def _qat_model(model, info: runs.RunInfo, options: ConvertOptions):
     from edgecls.train.trainer import prepare_data
 
     config = TrainConfig.from_dict({**info.config, "data": options.data or info.data,
-                                    "limit": options.qat_limit or info.config.get("limit")})
+                                    "limit": options.qat_limit or info.config.get("limit"),
+                                    "input_size": options.input_size or info.config.get("input_size")})
     _, _, arrays = prepare_data(config)
     x, y = arrays["train"]
     qat = QatOptions(options.qat_epochs, options.qat_learning_rate, config.batch_size)
@@ -130,6 +132,13 @@ def convert(source: str | Path, out_dir: str | Path, options: ConvertOptions = C
     out_dir = Path(out_dir)
     formats = [QUANTIZERS.get(fmt) for fmt in options.formats]  # unknown names fail before any work
     model, info = _model_and_run(Path(source))
+    if options.input_size and (options.input_size,) * 2 != tuple(info.input_size):
+        from edgecls.convert.resize import with_input_size
+
+        log(f"{info.model}: exported at {options.input_size}x{options.input_size} "
+            f"(trained at {info.input_size[0]}x{info.input_size[1]})")
+        model = with_input_size(model, options.input_size)
+        info = dataclasses.replace(info, input_size=(options.input_size, options.input_size))
     data = options.data or info.data
     dataset = load_dataset(data, DataOptions(class_map=info.config.get("class_map"), seed=options.seed,
                                              progress=False))
