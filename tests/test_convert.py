@@ -45,6 +45,14 @@ def test_quantization_aware_training_runs_for_cnns_and_mobilenetv2(name, options
     np.testing.assert_allclose(flat.predict(x.astype(np.float32), verbose=0),
                                model.predict(x.astype(np.float32), verbose=0), atol=1e-5)
     qat = quantization_aware(model, x, y, 4, QatOptions(epochs=1, batch_size=8), log=lambda m: None)
+    # batch norm kept its trained statistics through fine-tuning
+    k = __import__("edgecls._tf", fromlist=["keras"]).keras()
+    norms = [w for w in qat.layers if isinstance(getattr(w, "layer", w), k.layers.BatchNormalization)]
+    assert norms and not any(w.trainable for w in norms)
+    trained = {layer.name: layer for layer in flat.layers}
+    for wrapper in norms:
+        inner = getattr(wrapper, "layer", wrapper)
+        np.testing.assert_allclose(inner.moving_mean.numpy(), trained[inner.name].moving_mean.numpy())
     tflite = to_tflite(qat, _int8(x.astype(np.float32), ConvertOptions()))
     from ai_edge_litert.interpreter import Interpreter
 

@@ -9,7 +9,9 @@ Before fine-tuning, every quantizer's range is calibrated from the float model. 
 [-6, 6] and moves it by an exponential moving average with decay 0.999, so a few hundred steps barely move it:
 MobileNetV2's linear bottlenecks reach +-40 and were clipped to +-6 (QAT model agreeing with the float model on
 9% of test images before training; 0.64 top-1 after an epoch), and in inference mode the weight ranges stay
-at [-6, 6] until the first training step, which rounds small kernels to zero.
+at [-6, 6] until the first training step, which rounds small kernels to zero. BatchNorm stays in inference
+mode while fine-tuning (on MobileNetV2 alpha 0.35: 0.832 top-1 after one QAT epoch with it frozen, 0.8105 after
+two with batch statistics, float 0.8385, on the same 2,000 test images).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class QatOptions:
     batch_size: int = 128
     limit: int | None = None          # fine-tune on at most this many training images
     calibration_samples: int = 512    # training images that set the quantizer ranges before fine-tuning
+    freeze_batchnorm: bool = True     # BatchNorm keeps its trained statistics (inference mode) while fine-tuning
 
 
 def _tfmot():
@@ -168,6 +171,12 @@ def quantization_aware(model, x_train: np.ndarray, y_train: np.ndarray, num_clas
         first = str(exc).strip().splitlines()[0]
         raise EdgeclsError(f"{model.name}: tfmot cannot quantize this model ({first})") from None
     calibrate(qat_model, flatten(model), x_train[:options.calibration_samples])
+    if options.freeze_batchnorm:
+        # batch statistics of a few hundred fine-tuning steps are noisier than the trained moving averages, and
+        # the converter folds the moving averages: frozen, the fine-tuned model is the one that gets converted
+        for wrapper in qat_model.layers:
+            if isinstance(getattr(wrapper, "layer", wrapper), k.layers.BatchNormalization):
+                wrapper.trainable = False
     qat_model.compile(optimizer=k.optimizers.Adam(options.learning_rate),
                       loss=k.losses.CategoricalCrossentropy(label_smoothing=label_smoothing),
                       metrics=["accuracy"])
