@@ -131,3 +131,30 @@ def test_every_format_classifies_through_the_cli_and_inspects(trained_run, tmp_p
     shown = CliRunner().invoke(cli, ["inspect", "--json", str(model)])
     info = json.loads(shown.output[shown.output.index("{"):])
     assert info["metadata"]["format"] == fmt and info["metadata"]["labels"] == ["blue", "green", "red"]
+
+
+@pytest.mark.parametrize("preset", ["flip", "flip-crop", "flip-rotate-zoom", "flip-crop-scale"])
+def test_augmentation_presets_keep_shape_and_range_and_change_pixels(preset):
+    from edgecls.train.pipeline import make_dataset
+
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)
+    labels = np.arange(16) % 2
+    x, y = next(iter(make_dataset(pixels, labels, 2, 16, training=True, augment=preset)))
+    x = x.numpy()
+    assert x.shape == (16, 32, 32, 3) and y.shape == (16, 2)
+    assert x.min() >= 0 and x.max() <= 255
+    # training shuffles the batch, so compare sorted per-image sums: augmentation moves pixels around
+    assert not np.allclose(np.sort(x.reshape(16, -1), axis=1), np.sort(pixels.reshape(16, -1), axis=1))
+
+
+def test_scale_augmentation_zooms_out():
+    """Zoomed out with reflected borders, a frame-filling object shrinks and repeats: a one-pixel-wide bright
+    frame at the border then shows up inside the image too."""
+    from edgecls.train.pipeline import augmenter
+
+    image = np.zeros((64, 32, 32, 3), np.float32)
+    image[:, :, :2] = image[:, :, -2:] = 255.0
+    out = augmenter("flip-crop-scale", seed=0)(image, training=True).numpy()
+    inner = out[:, :, 6:-6].max(axis=(1, 2, 3))
+    assert (inner > 128).mean() > 0.25

@@ -6,7 +6,7 @@ import dataclasses
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adadelta")
 SCHEDULES = ("constant", "cosine", "onecycle")
-AUGMENTATIONS = ("none", "flip", "flip-crop", "flip-rotate-zoom")
+AUGMENTATIONS = ("none", "flip", "flip-crop", "flip-rotate-zoom", "flip-crop-scale")
 DISTRIBUTE = ("auto", "mirrored", "none")
 
 

@@ -25,6 +25,11 @@ def augmenter(preset: str, seed: int):
         layers += [k.layers.RandomRotation(15 / 360, fill_mode="nearest", seed=seed + 2, name="rotate"),
                    k.layers.RandomTranslation(0.1, 0.1, fill_mode="nearest", seed=seed + 3, name="shift"),
                    k.layers.RandomZoom(0.1, fill_mode="nearest", seed=seed + 4, name="zoom")]
+    if preset == "flip-crop-scale":
+        # flip-crop, then a random zoom from 15% in to 50% out (reflected borders): CIFAR-10's objects fill the
+        # frame, a photo's often do not; seen only large, a small dog on a wide lawn reads as a bird or a plane.
+        layers += [k.layers.RandomTranslation(0.125, 0.125, fill_mode="reflect", seed=seed + 1, name="crop"),
+                   k.layers.RandomZoom((-0.15, 0.5), fill_mode="reflect", seed=seed + 5, name="scale")]
     return k.Sequential(layers, name=f"augment_{preset}") if layers else None
 
 
