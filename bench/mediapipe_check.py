@@ -89,7 +89,9 @@ def main(argv=None) -> int:
             rows.append(f"| {name.split('!')[-1]} | {ours.label} ({ours.score:.3f}) | {mp_cell} "
                         f"| {'yes' if agree else '**no**'} |")
 
-    assert "tensorflow" not in sys.modules, "TensorFlow was imported"
+    if "tensorflow" in sys.modules:
+        print("error: TensorFlow was imported; this check must run on the device-side install", file=sys.stderr)
+        return 1
     print(f"model: {args.model}\ndata: {args.data} ({args.split}, {args.per_class} per class)\n"
           f"mediapipe: {mp.__version__}; edgecls fit: {classifier.meta.input.fit} to "
           f"{classifier.size[0]}x{classifier.size[1]}\n")
