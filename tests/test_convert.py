@@ -155,3 +155,47 @@ def test_inspect_shows_tensors_operators_and_metadata(trained_run):
     assert info["tflite_metadata"]
     text = CliRunner().invoke(cli, ["inspect", str(out / "tiny-test-fp32.tflite")]).output
     assert "float32" in text and "tiny-test (fp32)" in text and "labels  3: blue, green, red" in text
+
+
+def test_flip_tta_averages_the_image_and_its_mirror_in_the_graph(trained_run, tmp_path):
+    from edgecls.convert.converter import ConvertOptions, convert
+    from edgecls.runtime import Classifier
+    from edgecls.runtime.inspect import format_inspection, inspect_model
+
+    run_dir, plain_dir = trained_run
+    manifest = convert(run_dir, tmp_path, ConvertOptions(formats=("fp32", "int8"), calibration_samples=8,
+                                                         verify_samples=12, tta="flip"))
+    assert [m["format"] for m in manifest] == ["fp32", "int8"]
+    tta, plain = Classifier(tmp_path / "tiny-test-fp32.tflite"), Classifier(plain_dir / "tiny-test-fp32.tflite")
+    assert tta.meta.tta == "flip" and plain.meta.tta == "none"
+    pixels = np.random.default_rng(3).integers(0, 256, (4, 24, 24, 3)).astype(np.uint8)
+    mirror = pixels[:, :, ::-1]
+    want = (plain.predict(pixels) + plain.predict(mirror)) / 2
+    np.testing.assert_allclose(tta.predict(pixels), want, atol=1e-5)
+    np.testing.assert_allclose(tta.predict(mirror), want, atol=1e-5)  # a mirrored photo gets the same answer
+    assert not np.allclose(plain.predict(pixels), plain.predict(mirror), atol=1e-5)  # the plain model does not
+    info = inspect_model(tmp_path / "tiny-test-int8.tflite")
+    assert info["operators"].get("REVERSE_V2") == 1 and info["metadata"]["tta"] == "flip"
+    assert "test-time augmentation flip in the graph" in format_inspection(info)
+
+
+def test_an_unknown_tta_is_one_line():
+    from edgecls._tf import keras
+    from edgecls.convert.tta import with_tta
+
+    k = keras()
+    model = k.Sequential([k.Input((4, 4, 3)), k.layers.Flatten(), k.layers.Dense(2)], name="m")
+    with pytest.raises(EdgeclsError, match="unknown test-time augmentation 'flp'. Did you mean 'flip'"):
+        with_tta(model, "flp")
+    assert with_tta(model, "none") is model
+
+
+def test_qat_with_flip_tta(trained_run, tmp_path):
+    from edgecls.convert.converter import ConvertOptions, convert
+    from edgecls.runtime import Classifier
+
+    run_dir, _ = trained_run
+    convert(run_dir, tmp_path, ConvertOptions(formats=("qat",), calibration_samples=8, verify_samples=12,
+                                              qat_epochs=1, tta="flip"))
+    classifier = Classifier(tmp_path / "tiny-test-qat.tflite")
+    assert classifier.meta.tta == "flip" and classifier.input["dtype"] == np.uint8

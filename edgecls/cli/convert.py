@@ -31,6 +31,9 @@ def _formats(ctx, param, value: str) -> tuple[str, ...]:
 @click.option("--qat-limit", type=click.IntRange(1), help="Fine-tune QAT on at most N training images.")
 @click.option("--input-size", type=click.IntRange(8),
               help="Export at this square input (e.g. a transfer base's own size) instead of the training size.")
+@click.option("--tta", default="none", show_default=True, type=click.Choice(["none", "flip"]),
+              help="Test-time augmentation inside the exported graph: flip averages the image and its mirror "
+                   "image (twice the compute).")
 def convert(source, out, per_tensor, **options):
     """Convert SOURCE (a run folder or a .keras file in one) to TFLite, check each file against the Keras
     model on held-out images, and write manifest.json."""

@@ -38,6 +38,7 @@ class ConvertOptions:
     qat_learning_rate: float = 1e-4
     qat_limit: int | None = None       # fine-tune QAT on at most this many training images
     input_size: int | None = None      # export at this square input instead of the training size (resize.py)
+    tta: str = "none"                  # test-time augmentation in the exported graph (tta.py): none | flip
 
 
 def log(message: str) -> None:
@@ -139,6 +140,9 @@ def convert(source: str | Path, out_dir: str | Path, options: ConvertOptions = C
             f"(trained at {info.input_size[0]}x{info.input_size[1]})")
         model = with_input_size(model, options.input_size)
         info = dataclasses.replace(info, input_size=(options.input_size, options.input_size))
+    from edgecls.convert.tta import with_tta
+
+    exported = with_tta(model, options.tta)  # fails on an unknown name before any work
     data = options.data or info.data
     dataset = load_dataset(data, DataOptions(class_map=info.config.get("class_map"), seed=options.seed,
                                              progress=False))
@@ -150,17 +154,20 @@ def convert(source: str | Path, out_dir: str | Path, options: ConvertOptions = C
     held = dataset.split("test" if "test" in dataset.splits else "train")
     held = held.subset(stratified_sample(held.labels, options.verify_samples, options.seed + 1))
     x_check, y_check, _ = decode_split(held, info.input_size, info.fit)
-    keras_pred = model.predict(x_check.astype(np.float32), batch_size=256, verbose=0).argmax(axis=1)
+    keras_pred = exported.predict(x_check.astype(np.float32), batch_size=256, verbose=0).argmax(axis=1)
     keras_top1 = float((keras_pred == y_check).mean())
 
     manifest = []
     for fmt, spec in zip(options.formats, formats):
-        source_model = _qat_model(model, info, options) if spec.quantization_aware else model
+        # QAT fine-tunes the plain model (tfmot cannot annotate a nested one); the TTA wrapper goes on after.
+        source_model = (with_tta(_qat_model(model, info, options), options.tta) if spec.quantization_aware
+                        else exported)
         flat = to_tflite(source_model, spec.quantization(calibration, options))
         meta = md.ModelMetadata(
             name=info.model, labels=info.classes,
             input=md.InputSpec(info.input_size[0], info.input_size[1], fit=info.fit),
-            format=fmt, recipe=info.config, command=command or info.command, edgecls_version=__version__)
+            format=fmt, tta=options.tta, recipe=info.config, command=command or info.command,
+            edgecls_version=__version__)
         path = out_dir / f"{info.model}-{fmt}.tflite"
         write_bytes(path, populate(flat, meta))
         classifier = Classifier(path)

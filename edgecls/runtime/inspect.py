@@ -88,7 +88,9 @@ def format_inspection(info: dict) -> str:
         lines.append(f"operators ({sum(ops.values())}): " + ", ".join(f"{k} {v}" for k, v in ops.items()))
     meta = info["metadata"]
     if meta:
-        lines.append(f"model   {meta['name']} ({meta['format']}), edgecls {meta['edgecls_version']}")
+        tta = meta.get("tta", "none")
+        lines.append(f"model   {meta['name']} ({meta['format']}), edgecls {meta['edgecls_version']}"
+                     + (f", test-time augmentation {tta} in the graph" if tta != "none" else ""))
         i = meta["input"]
         lines.append(f"input   {i['width']}x{i['height']} {i['colour']}, fit {i['fit']}, mean {i['mean']}, std {i['std']}")
         lines.append(f"labels  {len(meta['labels'])}: {', '.join(meta['labels'][:12])}"
