@@ -1,7 +1,7 @@
 """Conversion benchmark: convert a trained run to every format and print what each format costs.
 
     python bench/conversion.py RUN_DIR --out DIR [--formats fp32,fp16,dynamic,int8,qat] [--verify-samples 10000]
-        [--qat-epochs N] [--qat-limit N] [--input-size N] [--data SOURCE]
+        [--qat-epochs N] [--qat-limit N] [--input-size N] [--tta none|flip] [--data SOURCE]
 
 Prints the Markdown table format | size | top-1 | delta vs fp32 | agreement (with Keras) from the manifest
 `edgecls convert` writes; with --manifest it only prints an existing manifest.
@@ -39,6 +39,8 @@ def main(argv=None) -> int:
     parser.add_argument("--qat-epochs", type=int, default=2)
     parser.add_argument("--qat-limit", type=int, help="Fine-tune QAT on at most N training images.")
     parser.add_argument("--input-size", type=int, help="Export at this square input (edgecls convert --input-size).")
+    parser.add_argument("--tta", default="none", choices=("none", "flip"),
+                        help="Test-time augmentation in the exported graph (edgecls convert --tta).")
     parser.add_argument("--data", help="Calibration and check data (default: the run's own).")
     parser.add_argument("--manifest", help="Only print this existing manifest.json.")
     args = parser.parse_args(argv)
@@ -51,7 +53,7 @@ def main(argv=None) -> int:
 
         options = ConvertOptions(formats=tuple(args.formats.split(",")), verify_samples=args.verify_samples,
                                  calibration_samples=args.calibration_samples, qat_epochs=args.qat_epochs,
-                                 qat_limit=args.qat_limit, input_size=args.input_size, data=args.data)
+                                 qat_limit=args.qat_limit, input_size=args.input_size, tta=args.tta, data=args.data)
         manifest = convert(args.run_dir, args.out, options, command=" ".join(["python", *sys.argv]))
     print(table(manifest))
     return 0
