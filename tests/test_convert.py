@@ -199,3 +199,23 @@ def test_qat_with_flip_tta(trained_run, tmp_path):
                                               qat_epochs=1, tta="flip"))
     classifier = Classifier(tmp_path / "tiny-test-qat.tflite")
     assert classifier.meta.tta == "flip" and classifier.input["dtype"] == np.uint8
+
+
+def test_qat_flattens_a_model_exported_at_a_larger_input():
+    """with_input_size calls the layers a second time; flatten must follow the new graph, not the first call."""
+    from edgecls._tf import keras
+    from edgecls.convert.qat import annotate, flatten
+    from edgecls.convert.resize import with_input_size
+
+    k = keras()
+    base_in = k.Input((16, 16, 3))
+    base = k.Model(base_in, k.layers.Conv2D(4, 3, name="base_conv")(base_in), name="base")
+    inputs = k.Input((8, 8, 3), name="pixels")
+    x = base(k.layers.Resizing(16, 16, name="resize")(k.layers.Rescaling(1 / 255, name="scale")(inputs)))
+    model = k.Model(inputs, k.layers.Dense(2, name="out")(k.layers.GlobalAveragePooling2D(name="gap")(x)))
+    big = with_input_size(model, 16)
+    flat = flatten(big)
+    assert "resize" not in [layer.name for layer in flat.layers]
+    pixels = np.random.default_rng(1).uniform(0, 255, (2, 16, 16, 3)).astype(np.float32)
+    np.testing.assert_allclose(flat.predict(pixels, verbose=0), big.predict(pixels, verbose=0), atol=1e-5)
+    annotate(flat)  # and tfmot can take it from there

@@ -22,6 +22,7 @@ import numpy as np
 
 from edgecls._tf import keras
 from edgecls.errors import EdgeclsError, MissingExtraError
+from edgecls.convert.resize import inbound_layers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,11 +44,6 @@ def _tfmot():
     return tfmot
 
 
-def _inbound(layer):
-    inbound = layer.inbound_nodes[0].inbound_layers
-    return inbound if isinstance(inbound, list) else [inbound]
-
-
 def flatten(model):
     """The same layers (weights shared) as one flat functional graph: nested models are inlined."""
     k = keras()
@@ -58,7 +54,7 @@ def flatten(model):
             if isinstance(layer, k.layers.InputLayer):
                 tensors[layer.name] = x
                 continue
-            args = [tensors[l.name] for l in _inbound(layer)]
+            args = [tensors[l.name] for l in inbound_layers(layer, graph)]
             arg = args if len(args) > 1 else args[0]
             tensors[layer.name] = run(layer, arg) if isinstance(layer, k.Model) else layer(arg)
         return tensors[graph.layers[-1].name]
@@ -79,7 +75,7 @@ def annotate(model):
     linear = (k.layers.Conv2D, k.layers.DepthwiseConv2D, k.layers.Dense)
     foldable = {layer.name for layer in model.layers if isinstance(layer, k.layers.BatchNormalization)
                 and all(isinstance(i, linear) and i.get_config().get("activation") == "linear"
-                        for i in _inbound(layer))}
+                        for i in inbound_layers(layer, model))}
     left_float = []
 
     def clone(layer):

@@ -13,9 +13,15 @@ from edgecls._tf import keras
 from edgecls.errors import EdgeclsError
 
 
-def _inbound(layer):
-    inbound = layer.inbound_nodes[0].inbound_layers
-    return inbound if isinstance(inbound, list) else [inbound]
+def inbound_layers(layer, graph) -> list:
+    """The layers that feed ``layer`` inside ``graph``. A layer called in several graphs (the layers of a model
+    rebuilt by ``with_input_size``, say) has one node per call; only the one ``graph`` owns counts."""
+    owned = getattr(graph, "_network_nodes", None)  # tf_keras keys them "<layer>_ib-<node index>"
+    for index, node in enumerate(layer.inbound_nodes):
+        if owned is None or f"{layer.name}_ib-{index}" in owned:
+            inbound = node.inbound_layers
+            return inbound if isinstance(inbound, list) else [inbound]
+    raise KeyError(layer.name)
 
 
 def with_input_size(model, side: int):
@@ -32,7 +38,7 @@ def with_input_size(model, side: int):
             if isinstance(layer, k.layers.InputLayer):
                 tensors[layer.name] = inputs
                 continue
-            args = [tensors[i.name] for i in _inbound(layer)]
+            args = [tensors[i.name] for i in inbound_layers(layer, model)]
             arg = args if len(args) > 1 else args[0]
             config = layer.get_config()
             if isinstance(layer, k.layers.Resizing) and (config["height"], config["width"]) == (side, side):
