@@ -1,6 +1,7 @@
 """Does MediaPipe Tasks' ImageClassifier give the same top-1 labels as edgecls for one of its .tflite models?
 
     python bench/mediapipe_check.py MODEL.tflite [--data ../shared/datasets/cifar10-jpeg.zip] [--per-class 2]
+        [--at-input-size]
 
 Takes the first --per-class images of every class of the --split split (edgecls' own data loader), and classifies
 each with edgecls' Classifier and with MediaPipe's ImageClassifier (max_results=1), which reads only the model's
@@ -10,7 +11,9 @@ and does its own resizing. Its default is to stretch the whole image to the inpu
 centred box of the model's aspect ratio that edgecls crops. A square image for a square model is taken whole.
 Scores still differ a little wherever the image is resized: MediaPipe resamples with its own bilinear warp, without
 the antialiasing of edgecls' Pillow resize, so a top-1 can flip on a large photo whose top two classes are close.
-Prints a Markdown table and the agreement. Needs ``pip install mediapipe ai-edge-litert pillow numpy``;
+With --at-input-size both are given the same image already fitted to the model's input by edgecls, so neither
+resamples: that separates "does MediaPipe read the file as edgecls does" (labels, normalization, quantization,
+the graph) from the two resizers. Prints a Markdown table and the agreement. Needs ``pip install mediapipe ai-edge-litert pillow numpy``;
 never imports TensorFlow.
 """
 
@@ -45,6 +48,8 @@ def main(argv=None) -> int:
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "datasets" / "cifar10-jpeg.zip"))
     parser.add_argument("--split", default="test")
     parser.add_argument("--per-class", type=int, default=2)
+    parser.add_argument("--at-input-size", action="store_true",
+                        help="Give both the image fitted to the model's input by edgecls (no resizing by either).")
     args = parser.parse_args(argv)
 
     import mediapipe as mp
@@ -55,6 +60,7 @@ def main(argv=None) -> int:
     from edgecls.data import load_dataset
     from edgecls.data.images import load_image
     from edgecls.runtime import Classifier
+    from edgecls.runtime.classifier import Category
 
     classifier = Classifier(args.model)
     crop = classifier.meta.input.fit == "crop"
@@ -71,6 +77,10 @@ def main(argv=None) -> int:
             data, name = split.read(i), split.paths[i]
             ours = classifier.classify(data, top_k=1, name=name).top[0]
             pixels = np.ascontiguousarray(load_image(data, name=name))  # original size, RGB, EXIF applied
+            if args.at_input_size:
+                pixels = np.ascontiguousarray(classifier.prepare(data, name))
+                probs, _ = classifier.probabilities(pixels)
+                ours = Category(classifier.labels[int(probs.argmax())], float(probs.max()))
             h, w = pixels.shape[:2]
             roi = None
             if crop and w * classifier.size[1] != h * classifier.size[0]:
