@@ -72,3 +72,15 @@ def trained_run(tmp_path_factory):
     convert(run_dir, out, ConvertOptions(formats=("fp32", "fp16", "dynamic", "int8"), calibration_samples=12,
                                          verify_samples=12))
     return run_dir, out
+
+
+@pytest.fixture(scope="session")
+def qat_converted(trained_run, tmp_path_factory):
+    """The tiny model of ``trained_run`` through one epoch of quantization-aware training: (folder, manifest)."""
+    from edgecls.convert.converter import ConvertOptions, convert
+
+    run_dir, _ = trained_run
+    out = tmp_path_factory.mktemp("qat")
+    manifest = convert(run_dir, out, ConvertOptions(formats=("qat",), calibration_samples=8, verify_samples=12,
+                                                    qat_epochs=1))
+    return out, manifest

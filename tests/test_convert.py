@@ -17,15 +17,12 @@ from edgecls.errors import EdgeclsError
 pytestmark = pytest.mark.tf
 
 
-def test_qat_converts_a_registered_cnn(trained_run, tmp_path):
-    from edgecls.convert.converter import ConvertOptions, convert
+def test_qat_converts_a_registered_cnn(qat_converted):
     from edgecls.runtime import Classifier
 
-    run_dir, _ = trained_run
-    manifest = convert(run_dir, tmp_path, ConvertOptions(formats=("qat",), calibration_samples=8, verify_samples=12,
-                                                         qat_epochs=1))
+    out, manifest = qat_converted
     assert manifest[0]["format"] == "qat" and manifest[0]["input_dtype"] == "uint8"
-    classifier = Classifier(tmp_path / "tiny-test-qat.tflite")
+    classifier = Classifier(out / "tiny-test-qat.tflite")
     assert classifier.meta.format == "qat" and classifier.labels == ["blue", "green", "red"]
     assert classifier.predict(np.zeros((2, 24, 24, 3), np.uint8)).shape == (2, 3)
 

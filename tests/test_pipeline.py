@@ -113,14 +113,14 @@ def test_unknown_format_is_refused_before_any_work(trained_run, tmp_path):
     assert not (tmp_path / "x").exists()
 
 
-@pytest.mark.parametrize("fmt", ["fp32", "fp16", "dynamic", "int8"])
-def test_every_format_classifies_through_the_cli_and_inspects(trained_run, tmp_path, fmt):
+@pytest.mark.parametrize("fmt", ["fp32", "fp16", "dynamic", "int8", "qat"])
+def test_every_format_classifies_through_the_cli_and_inspects(trained_run, tmp_path, fmt, request):
     from click.testing import CliRunner
     from PIL import Image
 
     from edgecls.cli import cli
 
-    _, out = trained_run
+    out = request.getfixturevalue("qat_converted")[0] if fmt == "qat" else trained_run[1]
     model = out / f"tiny-test-{fmt}.tflite"
     photo = tmp_path / "red.png"
     Image.new("RGB", (40, 30), (220, 30, 30)).save(photo)
