@@ -86,6 +86,35 @@ def test_calibration_gives_the_quantizers_the_float_ranges():
     assert qat.get_layer("quant_wide").weights[-1].numpy() > 6  # an activation range, from the float model
 
 
+def test_qat_gives_depthwise_kernels_a_range_per_channel():
+    # tfmot alone keeps one range for a whole depthwise kernel: channels with small weights round to zero
+    from ai_edge_litert.interpreter import Interpreter
+
+    from edgecls._tf import keras
+    from edgecls.convert.converter import ConvertOptions, _int8, to_tflite
+    from edgecls.convert.qat import QatOptions, quantization_aware
+
+    k = keras()
+    inputs = k.Input((8, 8, 3))
+    x = k.layers.ReLU(6.0)(k.layers.BatchNormalization()(k.layers.Conv2D(4, 3, padding="same", use_bias=False)(inputs)))
+    x = k.layers.DepthwiseConv2D(3, padding="same", use_bias=False, name="dw")(x)
+    x = k.layers.ReLU(6.0)(k.layers.BatchNormalization()(x))
+    model = k.Model(inputs, k.layers.Dense(3, activation="softmax")(k.layers.GlobalAveragePooling2D()(x)))
+    rng = np.random.default_rng(0)
+    kernel = rng.normal(0, 1, (3, 3, 4, 1)) * np.array([1e-3, 1e-2, 1e-1, 1.0])[None, None, :, None]
+    model.get_layer("dw").set_weights([kernel.astype(np.float32)])
+    pixels = rng.integers(0, 255, (16, 8, 8, 3), dtype=np.uint8)
+    qat = quantization_aware(model, pixels, rng.integers(0, 3, 16), 3,
+                             QatOptions(epochs=1, batch_size=8, calibration_samples=16), log=lambda m: None)
+    ranges = [w for w in qat.weights if "depthwise_kernel_max" in w.name]
+    assert len(ranges) == 1 and ranges[0].shape == (4,)
+    interpreter = Interpreter(model_content=to_tflite(qat, _int8(pixels.astype(np.float32), ConvertOptions())))
+    scales = [d["quantization_parameters"]["scales"] for d in interpreter.get_tensor_details()
+              if d["dtype"] == np.int8 and list(d["shape"]) == [1, 3, 3, 4]]
+    assert len(scales) == 1 and len(scales[0]) == 4
+    assert scales[0].max() / scales[0].min() > 100  # one range shared by all four channels gives about 1
+
+
 def test_a_model_exports_at_its_base_size_without_the_resize():
     from edgecls._tf import keras
     from edgecls.convert.resize import with_input_size
