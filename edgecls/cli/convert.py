@@ -27,7 +27,8 @@ def _formats(ctx, param, value: str) -> tuple[str, ...]:
               help="Largest top-1 drop against Keras before a format is flagged.")
 @click.option("--strict", is_flag=True, help="A flagged format is an error.")
 @click.option("--qat-epochs", default=2, show_default=True, type=click.IntRange(1))
-@click.option("--qat-lr", "qat_learning_rate", default=1e-4, show_default=True, type=float)
+@click.option("--qat-lr", "qat_learning_rate", default=1e-4, show_default=True, type=float,
+              help="QAT fine-tuning rate (MobileNetV2 did best at 1e-5, see docs/conversion.md).")
 @click.option("--qat-limit", type=click.IntRange(1), help="Fine-tune QAT on at most N training images.")
 @click.option("--input-size", type=click.IntRange(8),
               help="Export at this square input (e.g. a transfer base's own size) instead of the training size.")

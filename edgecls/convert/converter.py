@@ -192,7 +192,7 @@ def _check_drop(path: Path, fmt: str, top1: float, keras_top1: float, options: C
     """A format that lost more than the threshold is reported loudly, or is an error with --strict."""
     if keras_top1 - top1 <= options.threshold:
         return
-    advice = "try QAT (--formats qat)" if fmt != "qat" else "try more QAT epochs"
+    advice = "try QAT (--formats qat)" if fmt != "qat" else "try a lower --qat-lr or more QAT epochs"
     message = (f"{path}: {fmt} top-1 {top1:.4f} is {100 * (keras_top1 - top1):.1f} points below float "
                f"({keras_top1:.4f}); try more calibration samples (--calibration-samples), per-channel weights, "
                f"or {advice}")
