@@ -80,7 +80,10 @@ def test_train_save_reload_convert(name, tmp_path):
     np.testing.assert_array_equal(reloaded(x, training=False).numpy(), expected)
 
     flat = to_tflite(model, Quantization.for_float32())
-    np.testing.assert_allclose(run_tflite(flat, x), expected, atol=1e-4)
+    # XNNPACK sums in its own order, and over fifty random-weight layers (ResNet50 after one SGD step at 0.1) float32
+    # drifts by ~1.5e-4 in a probability on some CPUs. 1e-3 still catches a lost layer or a wrong normalization,
+    # which move probabilities by far more.
+    np.testing.assert_allclose(run_tflite(flat, x), expected, atol=1e-3)
 
 
 def non_trainable(model) -> int:
