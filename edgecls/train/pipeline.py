@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgecls._tf import keras, tf
+from edgecls.models.precision import compute_policy
 
 
 def augmenter(preset: str, seed: int):
@@ -44,7 +45,8 @@ def make_dataset(pixels: np.ndarray, labels: np.ndarray, num_classes: int, batch
     if training:
         ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    aug = augmenter(augment, seed) if training else None
+    with compute_policy("float32"):  # augment exact pixels even when the model computes in bfloat16
+        aug = augmenter(augment, seed) if training else None
 
     def prepare(x, y):
         x = t.cast(x, t.float32)

@@ -18,6 +18,7 @@ from edgecls.fileio import write_json
 from edgecls.metrics import classification_report, format_report
 from edgecls.models import MODELS, create_model
 from edgecls.models.checks import load_model, refuse_lambda, save_model
+from edgecls.models.precision import as_float32, compute_policy, cpu_has_bfloat16, precision_warning, resolve_policy
 from edgecls.train import runs
 from edgecls.train.config import TrainConfig
 
@@ -103,7 +104,6 @@ def train(config: TrainConfig, run_dir: str | Path, command: str | None = None, 
     learning-rate schedule restored from the backup Keras writes after every epoch).
     """
     from edgecls._tf import keras, tf
-    from edgecls.train.pipeline import make_dataset
 
     k, t = keras(), tf()
     run_dir = Path(run_dir)
@@ -113,8 +113,17 @@ def train(config: TrainConfig, run_dir: str | Path, command: str | None = None, 
     k.utils.set_random_seed(config.seed)
     if config.deterministic:
         t.config.experimental.enable_op_determinism()
-    if t.config.list_logical_devices("GPU"):
-        k.mixed_precision.set_global_policy("mixed_float16")
+    has_gpu = bool(t.config.list_logical_devices("GPU"))
+    policy = resolve_policy(config.precision, has_gpu)
+    warning = precision_warning(policy, has_gpu, cpu_has_bfloat16())
+    if warning:
+        log(warning)
+    with compute_policy(policy):
+        return _train(config, run_dir, command, resume, policy)
+
+
+def _train(config: TrainConfig, run_dir: Path, command: str | None, resume: bool, policy: str) -> dict:
+    from edgecls.train.pipeline import make_dataset
 
     dataset, size, arrays = prepare_data(config)
     (x_train, y_train), (x_val, y_val) = arrays["train"], arrays["val"]
@@ -127,7 +136,7 @@ def train(config: TrainConfig, run_dir: str | Path, command: str | None = None, 
         write_json(run_dir / runs.CONFIG, info.to_dict())
 
     strategy = make_strategy(config)
-    log(f"strategy {type(strategy).__name__} with {strategy.num_replicas_in_sync} replica(s)")
+    log(f"strategy {type(strategy).__name__} with {strategy.num_replicas_in_sync} replica(s), computing in {policy}")
     batch = config.batch_size
     several = strategy.num_replicas_in_sync > 1
     if several and min(len(y_train), len(y_val)) < batch:
@@ -160,6 +169,7 @@ def train(config: TrainConfig, run_dir: str | Path, command: str | None = None, 
         _fit(model, config, run_dir, train_ds, val_ds, len(y_train), config.epochs,
              config.epochs + config.fine_tune_epochs, runs.BACKUP + "-phase2")
 
+    model = as_float32(model)  # what is saved, evaluated and exported computes in float32 whatever trained it
     save_model(model, run_dir / runs.MODEL)
     eval_name = "test" if "test" in arrays else "val"
     x_eval, y_eval = arrays[eval_name]
