@@ -32,8 +32,8 @@ class Throughput(Callback):
     """Print training images per second after each epoch, and put the epoch's wall time into the logs as
     ``seconds`` so that the CSV history (which must come after this callback) records it."""
 
-    def __init__(self, images_per_epoch: int, stream=sys.stderr):
-        super().__init__()
+    def __init__(self, images_per_epoch: int, stream=None):
+        super().__init__()  # stream None: sys.stderr as it is at print time, not as it was at import
         self.images, self.stream, self.start = images_per_epoch, stream, 0.0
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -44,7 +44,7 @@ class Throughput(Callback):
         logs = {} if logs is None else logs
         parts = [f"epoch {epoch + 1}", f"{seconds:.0f}s", f"{self.images / max(seconds, 1e-9):.0f} img/s"]
         parts += [f"{k} {v:.4f}" for k, v in logs.items() if k in ("loss", "accuracy", "val_loss", "val_accuracy")]
-        print("  ".join(parts), file=self.stream, flush=True)
+        print("  ".join(parts), file=self.stream or sys.stderr, flush=True)
         logs["seconds"] = round(seconds, 1)
 
 
