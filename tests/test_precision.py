@@ -46,7 +46,8 @@ def test_an_unknown_precision_is_one_clear_error():
 @pytest.mark.tf
 def test_as_float32_copies_a_mixed_model_with_nested_parts():
     from edgecls._tf import keras
-    from edgecls.models.precision import _layers, as_float32, compute_policy
+    from edgecls.models.checks import walk_layers
+    from edgecls.models.precision import as_float32, compute_policy
 
     k = keras()
     with compute_policy("mixed_bfloat16"):
@@ -57,10 +58,10 @@ def test_as_float32_copies_a_mixed_model_with_nested_parts():
         outputs = k.layers.Softmax(dtype="float32")(k.layers.Dense(3)(x))
         mixed = k.Model(inputs, outputs)
     assert k.mixed_precision.global_policy().name == "float32"  # the block put the previous policy back
-    assert "mixed_bfloat16" in {layer.dtype_policy.name for layer in _layers(mixed)}
+    assert "mixed_bfloat16" in {layer.dtype_policy.name for layer in walk_layers(mixed)}
 
     flat = as_float32(mixed)
-    assert {layer.dtype_policy.name for layer in _layers(flat)} == {"float32"}
+    assert {layer.dtype_policy.name for layer in walk_layers(flat)} == {"float32"}
     for a, b in zip(mixed.get_weights(), flat.get_weights()):
         np.testing.assert_array_equal(a, b)
     x = np.random.default_rng(0).random((4, 8, 8, 3)).astype(np.float32)
@@ -71,8 +72,7 @@ def test_as_float32_copies_a_mixed_model_with_nested_parts():
 @pytest.mark.tf
 def test_bfloat16_training_saves_a_float32_model(tmp_path, capsys):
     from edgecls._tf import keras
-    from edgecls.models.checks import load_model
-    from edgecls.models.precision import _layers
+    from edgecls.models.checks import load_model, walk_layers
     from edgecls.train.config import TrainConfig
     from edgecls.train.trainer import train
 
@@ -83,6 +83,6 @@ def test_bfloat16_training_saves_a_float32_model(tmp_path, capsys):
     assert "computing in mixed_bfloat16" in capsys.readouterr().err
     assert keras().mixed_precision.global_policy().name == "float32"  # nothing leaks into the next run
     model = load_model(run_dir / "model.keras")
-    assert {layer.dtype_policy.name for layer in _layers(model)} == {"float32"}
+    assert {layer.dtype_policy.name for layer in walk_layers(model)} == {"float32"}
     assert json.loads((run_dir / "config.json").read_text())["config"]["precision"] == "bfloat16"
     assert "accuracy" in json.loads((run_dir / "metrics.json").read_text())  # evaluated after the copy

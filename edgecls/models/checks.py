@@ -5,16 +5,17 @@ from __future__ import annotations
 from edgecls.errors import EdgeclsError
 
 
-def _walk(model):
+def walk_layers(model):
+    """Every layer of ``model``, nested models' layers included, outermost first."""
     for layer in model.layers:
         yield layer
         if hasattr(layer, "layers"):
-            yield from _walk(layer)
+            yield from walk_layers(layer)
 
 
 def refuse_lambda(model, where: str = "model") -> None:
     """Lambda layers serialize Python bytecode: unportable across versions and refused by safe_mode loading."""
-    for layer in _walk(model):
+    for layer in walk_layers(model):
         if type(layer).__name__ == "Lambda":
             raise EdgeclsError(
                 f"{where}: layer {layer.name!r} is a Lambda layer, which edgecls refuses (it stores Python bytecode "

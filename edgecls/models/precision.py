@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
+from edgecls.models.checks import walk_layers
+
 POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 
 
@@ -76,16 +78,9 @@ def _float32_config(value):
     return out
 
 
-def _layers(model):
-    for layer in model.layers:
-        yield layer
-        if hasattr(layer, "layers"):
-            yield from _layers(layer)
-
-
 def as_float32(model):
     """``model`` itself when it computes in float32 everywhere, else a float32 copy holding the same weights."""
-    if all(layer.dtype_policy.name == "float32" for layer in _layers(model)):
+    if all(layer.dtype_policy.name == "float32" for layer in walk_layers(model)):
         return model
     with compute_policy("float32"):
         copy = type(model).from_config(_float32_config(model.get_config()))
