@@ -199,3 +199,24 @@ def test_loads_mobilenetv2_from_a_local_h5():
     base = model.get_layer("base")
     np.testing.assert_array_equal(base.get_layer("Conv1").kernel.numpy(), kernel)
     assert not base.trainable and [layer.name for layer in model.layers if layer.trainable_weights] == ["logits"]
+
+
+@pytest.mark.parametrize("train_batchnorm", [False, True])
+def test_a_base_trained_from_scratch_learns_its_batch_norm_statistics(tmp_path, train_batchnorm):
+    """weights=none with train_batchnorm: phase 2 moves the base's BatchNorm statistics; without it they stay put."""
+    from conftest import write_colour_dataset
+    from edgecls.models.checks import load_model
+    from edgecls.train.config import TrainConfig
+    from edgecls.train.trainer import train
+
+    k = keras()
+    data = write_colour_dataset(tmp_path / "colours", per_class=8)
+    options = {"weights": "none", "head": "linear", **SMALL["mobilenetv2"], "train_batchnorm": train_batchnorm}
+    config = TrainConfig(model="mobilenetv2", data=str(data), model_options=options, epochs=1, fine_tune_epochs=1,
+                         fine_tune_learning_rate=1e-3, unfreeze_fraction=1.0, batch_size=8, input_size=24,
+                         val_fraction=0.25)
+    train(config, tmp_path / "run", command="pytest")
+    base = load_model(tmp_path / "run" / "model.keras").get_layer("base")
+    means = [layer.moving_mean.numpy() for layer in base.layers if isinstance(layer, k.layers.BatchNormalization)]
+    moved = sum(bool(np.any(mean != 0)) for mean in means)  # a new BatchNormalization starts at moving_mean 0
+    assert moved == (len(means) if train_batchnorm else 0)

@@ -16,6 +16,9 @@ Options shared by every transfer model (``create_model(name, ..., **options)``):
 - ``base_size``: the square size the base sees (default 96; Xception needs at least 71).
 - ``dropout``: the head's dropout rates, one per Dropout layer (default: those of the seed heads).
 - ``alpha`` (MobileNetV2 only): the width multiplier.
+- ``train_batchnorm``: ``False`` (default) keeps the base's BatchNormalization in inference mode for good, which is
+  what pretrained statistics need. ``True`` lets it learn once unfrozen (batch statistics, moving averages updated):
+  for a base with ``weights="none"`` trained from scratch, which has no statistics worth keeping.
 """
 
 from __future__ import annotations
@@ -104,7 +107,8 @@ def xception(input_shape, num_classes, **options):
 
 def build_transfer(name: str, input_shape, num_classes: int, *, weights: str | None = "imagenet", head: str = "dense",
                    activation: str = "relu", base_size: int | None = None,
-                   dropout: tuple[float, ...] | None = None, alpha: float | None = None):
+                   dropout: tuple[float, ...] | None = None, alpha: float | None = None,
+                   train_batchnorm: bool = False):
     """The transfer model ``name`` (a key of ``BASES``) with a frozen base; see the module docstring for options."""
     spec = BASES[name]
     _choose(name, "head", head, tuple(HEADS))
@@ -112,6 +116,8 @@ def build_transfer(name: str, input_shape, num_classes: int, *, weights: str | N
     size = spec.default_size if base_size is None else base_size
     if isinstance(size, bool) or not isinstance(size, int) or size < spec.min_size:
         raise EdgeclsError(f"{name}: base_size must be an integer >= {spec.min_size}; received base_size={size!r}")
+    if not isinstance(train_batchnorm, bool):
+        raise EdgeclsError(f"{name}: train_batchnorm must be true or false; received train_batchnorm={train_batchnorm!r}")
     if len(input_shape) != 3 or input_shape[-1] != 3:
         raise EdgeclsError(f"{name}: transfer models take RGB images (height, width, 3); "
                            f"received input_shape={tuple(input_shape)}")
@@ -131,7 +137,9 @@ def build_transfer(name: str, input_shape, num_classes: int, *, weights: str | N
     if tuple(input_shape[:2]) != (size, size):
         x = k.layers.Resizing(size, size, name="resize")(x)
     x = _preprocess(x, spec.preprocess)
-    x = base(x, training=False)
+    # A frozen base runs its BatchNormalization in inference mode either way; training=False keeps it there after
+    # unfreeze() too, unless the model is meant to learn its statistics.
+    x = base(x) if train_batchnorm else base(x, training=False)
     x = HEADS[head](x, activation, rates)
     return k.Model(inputs, classifier(x, num_classes), name=name)
 
@@ -257,8 +265,10 @@ def linear_head(x, activation: str, rates: tuple[float, ...]):
 HEADS = {"conv": conv_head, "dense": dense_head, "linear": linear_head}
 
 
-def unfreeze(model, last_n: int | None = None, from_layer: str | None = None, fraction: float | None = None) -> int:
-    """Phase 2 of fine-tuning: make the top of the ``base`` layer trainable, every BatchNormalization kept frozen.
+def unfreeze(model, last_n: int | None = None, from_layer: str | None = None, fraction: float | None = None,
+             batchnorm: bool = False) -> int:
+    """Phase 2 of fine-tuning: make the top of the ``base`` layer trainable, every BatchNormalization kept frozen
+    unless ``batchnorm`` (for a model built with ``train_batchnorm=True``).
 
     Give at most one of ``last_n`` (the last N base layers), ``from_layer`` (that base layer and all after it) or
     ``fraction`` (the top share of base layers, e.g. 0.1 for the top 10%); with none, the whole base trains.
@@ -293,5 +303,5 @@ def unfreeze(model, last_n: int | None = None, from_layer: str | None = None, fr
         start = names.index(from_layer)
     base.trainable = True
     for i, layer in enumerate(layers):
-        layer.trainable = i >= start and not isinstance(layer, k.layers.BatchNormalization)
+        layer.trainable = i >= start and (batchnorm or not isinstance(layer, k.layers.BatchNormalization))
     return sum(layer.trainable for layer in layers)

@@ -163,7 +163,8 @@ def _train(config: TrainConfig, run_dir: Path, command: str | None, resume: bool
         if not (run_dir / PHASE1).exists():
             save_model(model, run_dir / PHASE1)
         with strategy.scope():
-            n = unfreeze(model, config.unfreeze_last, config.unfreeze_from, config.unfreeze_fraction)
+            n = unfreeze(model, config.unfreeze_last, config.unfreeze_from, config.unfreeze_fraction,
+                         batchnorm=bool(config.model_options.get("train_batchnorm", False)))
             log(f"phase 2: {n} base layers trainable, learning rate {config.fine_tune_learning_rate:g}")
             _compile(model, config, steps_per_epoch * config.fine_tune_epochs, config.fine_tune_learning_rate)
         _fit(model, config, run_dir, train_ds, val_ds, len(y_train), config.epochs,
