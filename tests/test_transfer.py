@@ -220,3 +220,5 @@ def test_a_base_trained_from_scratch_learns_its_batch_norm_statistics(tmp_path, 
     means = [layer.moving_mean.numpy() for layer in base.layers if isinstance(layer, k.layers.BatchNormalization)]
     moved = sum(bool(np.any(mean != 0)) for mean in means)  # a new BatchNormalization starts at moving_mean 0
     assert moved == (len(means) if train_batchnorm else 0)
+    momenta = {layer.momentum for layer in base.layers if isinstance(layer, k.layers.BatchNormalization)}
+    assert momenta == ({0.99} if train_batchnorm else {0.999})  # keras' MobileNetV2 keeps 0.999
