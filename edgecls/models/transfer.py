@@ -117,7 +117,8 @@ def build_transfer(name: str, input_shape, num_classes: int, *, weights: str | N
     if isinstance(size, bool) or not isinstance(size, int) or size < spec.min_size:
         raise EdgeclsError(f"{name}: base_size must be an integer >= {spec.min_size}; received base_size={size!r}")
     if not isinstance(train_batchnorm, bool):
-        raise EdgeclsError(f"{name}: train_batchnorm must be true or false; received train_batchnorm={train_batchnorm!r}")
+        raise EdgeclsError(f"{name}: train_batchnorm must be true or false; "
+                           f"received train_batchnorm={train_batchnorm!r}")
     if len(input_shape) != 3 or input_shape[-1] != 3:
         raise EdgeclsError(f"{name}: transfer models take RGB images (height, width, 3); "
                            f"received input_shape={tuple(input_shape)}")
@@ -150,8 +151,9 @@ def _short_batchnorm_memory(base, momentum: float = 0.99) -> None:
     """Moving averages that settle within a short run: keras' MobileNetV2 keeps 0.999 (fitted to ImageNet's long
     schedules), and after 2,250 steps from scratch its averages still held a tenth of their start, so every test
     image got the same label (measured on CIFAR-10 at 32x32: validation 0.10 at 0.55 training accuracy)."""
+    norm = keras().layers.BatchNormalization
     for layer in base.layers:
-        if isinstance(layer, keras().layers.BatchNormalization):
+        if isinstance(layer, norm):
             layer.momentum = min(layer.momentum, momentum)
 
 
