@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import SHARED, SMALL_TRANSFER
+from conftest import SHARED, SMALL_TRANSFER, write_colour_dataset
 
 from edgecls.errors import EdgeclsError
 from edgecls.models import create_model, list_models
@@ -204,7 +204,6 @@ def test_loads_mobilenetv2_from_a_local_h5():
 @pytest.mark.parametrize("train_batchnorm", [False, True])
 def test_a_base_trained_from_scratch_learns_its_batch_norm_statistics(tmp_path, train_batchnorm):
     """weights=none with train_batchnorm: phase 2 moves the base's BatchNorm statistics; without it they stay put."""
-    from conftest import write_colour_dataset
     from edgecls.models.checks import load_model
     from edgecls.train.config import TrainConfig
     from edgecls.train.trainer import train
@@ -217,8 +216,8 @@ def test_a_base_trained_from_scratch_learns_its_batch_norm_statistics(tmp_path, 
                          val_fraction=0.25)
     train(config, tmp_path / "run", command="pytest")
     base = load_model(tmp_path / "run" / "model.keras").get_layer("base")
-    means = [layer.moving_mean.numpy() for layer in base.layers if isinstance(layer, k.layers.BatchNormalization)]
-    moved = sum(bool(np.any(mean != 0)) for mean in means)  # a new BatchNormalization starts at moving_mean 0
-    assert moved == (len(means) if train_batchnorm else 0)
-    momenta = {layer.momentum for layer in base.layers if isinstance(layer, k.layers.BatchNormalization)}
+    norms = [layer for layer in base.layers if isinstance(layer, k.layers.BatchNormalization)]
+    moved = sum(bool(np.any(norm.moving_mean.numpy() != 0)) for norm in norms)  # a new one starts at moving_mean 0
+    assert moved == (len(norms) if train_batchnorm else 0)
+    momenta = {norm.momentum for norm in norms}
     assert momenta == ({0.99} if train_batchnorm else {0.999})  # keras' MobileNetV2 keeps 0.999
