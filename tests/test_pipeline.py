@@ -133,7 +133,7 @@ def test_every_format_classifies_through_the_cli_and_inspects(trained_run, tmp_p
     assert info["metadata"]["format"] == fmt and info["metadata"]["labels"] == ["blue", "green", "red"]
 
 
-@pytest.mark.parametrize("preset", ["flip", "flip-crop", "flip-rotate-zoom", "flip-crop-scale"])
+@pytest.mark.parametrize("preset", ["flip", "flip-crop", "flip-rotate-zoom", "flip-crop-scale", "flip-crop-cutout"])
 def test_augmentation_presets_keep_shape_and_range_and_change_pixels(preset):
     from edgecls.train.pipeline import make_dataset
 
@@ -146,6 +146,30 @@ def test_augmentation_presets_keep_shape_and_range_and_change_pixels(preset):
     assert x.min() >= 0 and x.max() <= 255
     # training shuffles the batch, so compare sorted per-image sums: augmentation moves pixels around
     assert not np.allclose(np.sort(x.reshape(16, -1), axis=1), np.sort(pixels.reshape(16, -1), axis=1))
+
+
+def test_cutout_fills_one_square_per_image_with_its_mean_colour_and_keeps_the_rest():
+    from edgecls.train.pipeline import CUTOUT_SIDE, augmenter
+
+    rng = np.random.default_rng(1)
+    images = rng.uniform(0, 255, (64, 32, 32, 3)).astype(np.float32)
+    cutout = augmenter("flip-crop-cutout", seed=0).get_layer("cutout")
+    np.testing.assert_array_equal(cutout(images, training=False).numpy(), images)
+    out = cutout(images, training=True).numpy()
+    sizes = []
+    for before, after in zip(images, out):
+        changed = np.any(before != after, axis=-1)
+        rows, cols = np.nonzero(changed)
+        sizes.append(changed.sum())
+        if not len(rows):
+            continue
+        # one axis-aligned rectangle, no wider or taller than the side, filled with the image's mean colour
+        assert rows.max() - rows.min() < CUTOUT_SIDE and cols.max() - cols.min() < CUTOUT_SIDE
+        assert changed.sum() == (rows.max() - rows.min() + 1) * (cols.max() - cols.min() + 1)
+        np.testing.assert_allclose(after[changed], np.broadcast_to(before.mean(axis=(0, 1)), (changed.sum(), 3)),
+                                   rtol=1e-5)
+    # whole squares where the centre is far enough from the border, clipped ones elsewhere
+    assert max(sizes) == CUTOUT_SIDE ** 2 and min(sizes) < CUTOUT_SIDE ** 2
 
 
 def test_scale_augmentation_zooms_out():

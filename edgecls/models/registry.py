@@ -43,4 +43,4 @@ def list_models(pattern: str = "*") -> list[ModelEntry]:
 
 def _load_builtin() -> None:
     # Importing the modules runs their @register_model decorators.
-    from edgecls.models import cnn, efficientnet_lite, resnet, transfer  # noqa: F401
+    from edgecls.models import airnet, cnn, efficientnet_lite, resnet, transfer  # noqa: F401

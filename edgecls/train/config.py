@@ -6,7 +6,7 @@ import dataclasses
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adadelta")
 SCHEDULES = ("constant", "cosine", "onecycle")
-AUGMENTATIONS = ("none", "flip", "flip-crop", "flip-rotate-zoom", "flip-crop-scale")
+AUGMENTATIONS = ("none", "flip", "flip-crop", "flip-rotate-zoom", "flip-crop-scale", "flip-crop-cutout")
 DISTRIBUTE = ("auto", "mirrored", "none")
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 

@@ -12,13 +12,45 @@ from edgecls._tf import keras, tf
 from edgecls.models.precision import compute_policy
 
 
+CUTOUT_SIDE = 12  # pixels; airbench96 erases 12x12 of CIFAR-10's 32x32, the DAWNBench ResNet-9 8x8
+
+
+def _cutout_layer():
+    k = keras()
+
+    class Cutout(k.layers.Layer):
+        """Cutout (DeVries & Taylor, 2017): one square per image, centred anywhere (so it may be cut by the border),
+        filled with the image's mean colour. Training only; it never enters a saved model."""
+
+        def __init__(self, side: int, seed: int | None = None, **kwargs):
+            super().__init__(**kwargs)
+            self.side, self.seed = side, seed
+
+        def call(self, inputs, training=None):
+            if not training:
+                return inputs
+            t = tf()
+            shape = t.shape(inputs)
+            n, h, w = shape[0], shape[1], shape[2]
+            cy = t.random.uniform([n, 1, 1, 1], 0, h, dtype=t.int32, seed=self.seed)
+            cx = t.random.uniform([n, 1, 1, 1], 0, w, dtype=t.int32, seed=None if self.seed is None else self.seed + 1)
+            rows = t.reshape(t.range(h), [1, -1, 1, 1])
+            cols = t.reshape(t.range(w), [1, 1, -1, 1])
+            half = self.side // 2
+            inside = (rows >= cy - half) & (rows < cy - half + self.side) & (cols >= cx - half) & (cols < cx - half + self.side)
+            mean = t.reduce_mean(inputs, axis=[1, 2], keepdims=True)
+            return t.where(inside, mean, inputs)
+
+    return Cutout
+
+
 def augmenter(preset: str, seed: int):
     """The augmentation preset as a Keras model of random layers, or None for ``none``."""
     k = keras()
     layers = []
     if preset != "none":
         layers.append(k.layers.RandomFlip("horizontal", seed=seed, name="flip"))
-    if preset == "flip-crop":
+    if preset in ("flip-crop", "flip-crop-cutout"):
         # Shift by up to 1/8 of the side with reflected borders: the pad-and-random-crop of the CIFAR literature.
         layers.append(k.layers.RandomTranslation(0.125, 0.125, fill_mode="reflect", seed=seed + 1, name="crop"))
     if preset == "flip-rotate-zoom":
@@ -31,6 +63,8 @@ def augmenter(preset: str, seed: int):
         # frame, a photo's often do not; seen only large, a small dog on a wide lawn reads as a bird or a plane.
         layers += [k.layers.RandomTranslation(0.125, 0.125, fill_mode="reflect", seed=seed + 1, name="crop"),
                    k.layers.RandomZoom((-0.15, 0.5), fill_mode="reflect", seed=seed + 5, name="scale")]
+    if preset == "flip-crop-cutout":
+        layers.append(_cutout_layer()(CUTOUT_SIDE, seed=seed + 6, name="cutout"))
     return k.Sequential(layers, name=f"augment_{preset}") if layers else None
 
 
