@@ -39,7 +39,7 @@ class ModelMetadata:
     labels: list[str]
     input: InputSpec
     format: str = "fp32"
-    tta: str = "none"                   # "flip": the graph itself averages the image and its mirror image
+    tta: str = "none"                   # "flip" / "flip-shift": the graph itself averages views (convert/tta.py)
     recipe: dict = dataclasses.field(default_factory=dict)
     accuracy: dict = dataclasses.field(default_factory=dict)
     command: str = ""

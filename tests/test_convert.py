@@ -205,6 +205,28 @@ def test_flip_tta_averages_the_image_and_its_mirror_in_the_graph(trained_run, tm
     assert "test-time augmentation flip in the graph" in format_inspection(info)
 
 
+def test_flip_shift_tta_weighs_six_views_in_the_graph(trained_run, tmp_path):
+    from edgecls.convert.converter import ConvertOptions, convert
+    from edgecls.runtime import Classifier
+    from edgecls.runtime.inspect import inspect_model
+
+    run_dir, plain_dir = trained_run
+    convert(run_dir, tmp_path, ConvertOptions(formats=("fp32", "int8"), calibration_samples=8, verify_samples=12,
+                                              tta="flip-shift"))
+    tta, plain = Classifier(tmp_path / "tiny-test-fp32.tflite"), Classifier(plain_dir / "tiny-test-fp32.tflite")
+    assert tta.meta.tta == "flip-shift"
+    pixels = np.random.default_rng(4).integers(0, 256, (3, 24, 24, 3)).astype(np.uint8)
+    padded = np.pad(pixels, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
+    down_right, up_left = padded[:, :24, :24], padded[:, 2:, 2:]
+    want = 0.0
+    for view, weight in ((pixels, 0.25), (down_right, 0.125), (up_left, 0.125)):
+        want = want + weight * (plain.predict(view) + plain.predict(view[:, :, ::-1]))
+    np.testing.assert_allclose(tta.predict(pixels), want, atol=1e-5)
+    assert not np.allclose(want, (plain.predict(pixels) + plain.predict(pixels[:, :, ::-1])) / 2, atol=1e-5)
+    info = inspect_model(tmp_path / "tiny-test-int8.tflite")
+    assert info["operators"].get("MIRROR_PAD") == 1 and info["metadata"]["tta"] == "flip-shift"
+
+
 def test_an_unknown_tta_is_one_line():
     from edgecls._tf import keras
     from edgecls.convert.tta import with_tta

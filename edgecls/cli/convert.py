@@ -32,9 +32,10 @@ def _formats(ctx, param, value: str) -> tuple[str, ...]:
 @click.option("--qat-limit", type=click.IntRange(1), help="Fine-tune QAT on at most N training images.")
 @click.option("--input-size", type=click.IntRange(8),
               help="Export at this square input (e.g. a transfer base's own size) instead of the training size.")
-@click.option("--tta", default="none", show_default=True, type=click.Choice(["none", "flip"]),
+@click.option("--tta", default="none", show_default=True,
+              type=click.Choice(["none", "flip", "flip-shift"]),
               help="Test-time augmentation inside the exported graph: flip averages the image and its mirror "
-                   "image (twice the compute).")
+                   "image (twice the compute); flip-shift adds one-pixel shifts of both (six times).")
 def convert(source, out, per_tensor, **options):
     """Convert SOURCE (a run folder or a .keras file in one) to TFLite, check each file against the Keras
     model on held-out images, and write manifest.json."""
