@@ -6,6 +6,8 @@ Augmentation layers run only in this training pipeline and never enter the saved
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from edgecls._tf import keras, tf
@@ -15,6 +17,7 @@ from edgecls.models.precision import compute_policy
 CUTOUT_SIDE = 12  # pixels; airbench96 erases 12x12 of CIFAR-10's 32x32, the DAWNBench ResNet-9 8x8
 
 
+@functools.cache
 def _cutout_layer():
     k = keras()
 
