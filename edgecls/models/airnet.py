@@ -10,35 +10,24 @@ stem is an ordinary trained conv and the activations are ReLU, which int8 TFLite
 from __future__ import annotations
 
 from edgecls._tf import keras
-from edgecls.models.layers import classifier, pixel_input
+from edgecls.models.layers import bn_relu, classifier, conv_bn_relu, pixel_input
 from edgecls.models.registry import register_model
 
 BN_MOMENTUM = 0.9
 
 
-def _conv(x, filters: int, name: str):
-    k = keras()
-    return k.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
-
-
-def _bn_relu(x, name: str):
-    k = keras()
-    x = k.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
-    return k.layers.ReLU(name=f"{name}_relu")(x)
-
-
 def _block(x, filters: int, name: str):
     k = keras()
-    x = _conv(x, filters, f"{name}_a")
+    x = k.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_a_conv")(x)
     x = k.layers.MaxPooling2D(name=f"{name}_pool")(x)
-    x = _bn_relu(x, f"{name}_a")
-    return _bn_relu(_conv(x, filters, f"{name}_b"), f"{name}_b")
+    x = bn_relu(x, f"{name}_a", BN_MOMENTUM)
+    return conv_bn_relu(x, filters, f"{name}_b", momentum=BN_MOMENTUM)
 
 
 def airnet(input_shape, num_classes, widths=(32, 64, 256, 256), name: str = "airnet"):
     k = keras()
     inputs, x = pixel_input(input_shape)
-    x = _bn_relu(_conv(x, widths[0], "stem"), "stem")
+    x = conv_bn_relu(x, widths[0], "stem", momentum=BN_MOMENTUM)
     for i, filters in enumerate(widths[1:], start=1):
         x = _block(x, filters, f"block{i}")
     x = k.layers.GlobalMaxPooling2D(name="gmp")(x)

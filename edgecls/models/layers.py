@@ -17,6 +17,11 @@ def conv_bn_relu(x, filters: int, name: str, l2: float = 0.0, momentum: float = 
     reg = k.regularizers.l2(l2) if l2 else None
     x = k.layers.Conv2D(filters, kernel, padding="same", use_bias=False, kernel_regularizer=reg,
                         name=f"{name}_conv")(x)
+    return bn_relu(x, name, momentum)
+
+
+def bn_relu(x, name: str, momentum: float = 0.99):
+    k = keras()
     x = k.layers.BatchNormalization(momentum=momentum, name=f"{name}_bn")(x)
     return k.layers.ReLU(name=f"{name}_relu")(x)
 

@@ -36,11 +36,12 @@ def _cutout_layer():
             shape = t.shape(inputs)
             n, h, w = shape[0], shape[1], shape[2]
             cy = t.random.uniform([n, 1, 1, 1], 0, h, dtype=t.int32, seed=self.seed)
-            cx = t.random.uniform([n, 1, 1, 1], 0, w, dtype=t.int32, seed=None if self.seed is None else self.seed + 1)
+            cx = t.random.uniform([n, 1, 1, 1], 0, w, dtype=t.int32,
+                                  seed=None if self.seed is None else self.seed + 1)
             rows = t.reshape(t.range(h), [1, -1, 1, 1])
             cols = t.reshape(t.range(w), [1, 1, -1, 1])
-            half = self.side // 2
-            inside = (rows >= cy - half) & (rows < cy - half + self.side) & (cols >= cx - half) & (cols < cx - half + self.side)
+            top, left = cy - self.side // 2, cx - self.side // 2
+            inside = (rows >= top) & (rows < top + self.side) & (cols >= left) & (cols < left + self.side)
             mean = t.reduce_mean(inputs, axis=[1, 2], keepdims=True)
             return t.where(inside, mean, inputs)
 
