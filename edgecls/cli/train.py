@@ -41,6 +41,8 @@ def _model_options(ctx, param, values) -> dict | None:
 @click.option("--weight-decay", type=float, help="[0]")
 @click.option("--label-smoothing", type=float, help="[0]")
 @click.option("--augment", type=click.Choice(AUGMENTATIONS), help="[none]")
+@click.option("--lookahead/--no-lookahead", default=None,
+              help="[off] airbench's Lookahead weight averaging over the last 70% of the steps.")
 @click.option("--input-size", type=click.IntRange(8), help="Square input side (default: the data's own, or 32).")
 @click.option("--val-fraction", type=float, help="[0.1] Held out of train when the data has no val/ split.")
 @click.option("--limit", type=click.IntRange(1), help="Use at most N training images.")

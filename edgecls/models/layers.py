@@ -12,22 +12,27 @@ def pixel_input(input_shape, name: str = "pixels"):
     return inputs, k.layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
 
 
-def conv_bn_relu(x, filters: int, name: str, l2: float = 0.0, momentum: float = 0.99, kernel: int = 3):
+def conv_bn_relu(x, filters: int, name: str, l2: float = 0.0, momentum: float = 0.99, kernel: int = 3,
+                 scale: bool = True):
     k = keras()
     reg = k.regularizers.l2(l2) if l2 else None
     x = k.layers.Conv2D(filters, kernel, padding="same", use_bias=False, kernel_regularizer=reg,
                         name=f"{name}_conv")(x)
-    return bn_relu(x, name, momentum)
+    return bn_relu(x, name, momentum, scale)
 
 
-def bn_relu(x, name: str, momentum: float = 0.99):
+def bn_relu(x, name: str, momentum: float = 0.99, scale: bool = True):
+    """Batch norm then ReLU; ``scale=False`` drops the norm's learned gain (ReLU only needs the offset)."""
     k = keras()
-    x = k.layers.BatchNormalization(momentum=momentum, name=f"{name}_bn")(x)
+    x = k.layers.BatchNormalization(momentum=momentum, scale=scale, name=f"{name}_bn")(x)
     return k.layers.ReLU(name=f"{name}_relu")(x)
 
 
-def classifier(x, num_classes: int, name: str = "logits"):
+def classifier(x, num_classes: int, name: str = "logits", use_bias: bool = True, temperature: float = 1.0):
+    """Dense logits (divided by ``temperature`` in a Rescaling layer when it is not 1), then the softmax."""
     k = keras()
-    x = k.layers.Dense(num_classes, name=name)(x)
+    x = k.layers.Dense(num_classes, use_bias=use_bias, name=name)(x)
+    if temperature != 1.0:
+        x = k.layers.Rescaling(1.0 / temperature, name=f"{name}_scale")(x)
     # float32 even under mixed precision, so probabilities are exact and the graph exports cleanly.
     return k.layers.Softmax(name="probabilities", dtype="float32")(x)

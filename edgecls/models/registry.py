@@ -14,17 +14,20 @@ class ModelEntry:
     kind: str                      # "custom" | "transfer"
     build: Callable[..., object]   # (input_shape, num_classes, **options) -> keras.Model
     summary: str
+    # (model, sample of 0..255 training images) -> None: weights set from the data before training, if any
+    fit_to_data: Callable[..., None] | None = None
 
 
 MODELS: Registry[ModelEntry] = Registry("model")
 
 
-def register_model(name: str, kind: str = "custom"):
-    """Register ``build(input_shape, num_classes, **options) -> keras.Model`` under ``name``."""
+def register_model(name: str, kind: str = "custom", fit_to_data: Callable[..., None] | None = None):
+    """Register ``build(input_shape, num_classes, **options) -> keras.Model`` under ``name``; ``fit_to_data``
+    (model, training images) sets data-dependent weights once, before a new model trains."""
 
     def add(build):
         doc = (build.__doc__ or "").strip().splitlines()
-        MODELS.register(name)(ModelEntry(name, kind, build, doc[0] if doc else ""))
+        MODELS.register(name)(ModelEntry(name, kind, build, doc[0] if doc else "", fit_to_data))
         return build
 
     return add

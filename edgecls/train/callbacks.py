@@ -48,6 +48,42 @@ class Throughput(Callback):
         logs["seconds"] = round(seconds, 1)
 
 
+class Lookahead(Callback):
+    """airbench's Lookahead: from ``start`` of the way through training, every ``every`` steps the weights (batch-norm
+    statistics too) move into a running average, ``avg = rho * avg + (1 - rho) * w``, and training continues from
+    the average. ``rho`` grows with the cube of progress up to ``base``, so averaging is light early and strong at
+    the end. airbench's numbers are per 1,024-image batch; here the interval scales with the batch size so that it
+    covers the same number of images (5,120)."""
+
+    def __init__(self, batch_size: int, base: float = 0.95 ** 5, start: float = 0.3, power: float = 3.0):
+        super().__init__()
+        self.every = max(1, round(5 * 1024 / batch_size))
+        self.base, self.start, self.power = base, start, power
+        self.average, self.epoch = None, 0
+
+    def _weights(self):
+        return [w for w in self.model.weights if w.dtype.is_floating and w.trainable or "moving" in w.name]
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        steps = self.params["steps"]
+        step = self.epoch * steps + batch + 1
+        progress = step / (steps * self.params["epochs"])
+        if progress < self.start or step % self.every:
+            return
+        weights = self._weights()
+        if self.average is None:
+            self.average = [w.numpy() for w in weights]
+            return
+        rho = self.base * progress ** self.power
+        for w, avg in zip(weights, self.average):
+            avg *= rho
+            avg += (1.0 - rho) * w.numpy()
+            w.assign(avg)
+
+
 def standard_callbacks(config: TrainConfig, run_dir: Path, images_per_epoch: int, backup: str = "backup") -> list:
     """Early stopping on val_accuracy (best weights kept), reduce-on-plateau for constant rates, the CSV history,
     best-model checkpoints, a backup for resuming after an interruption, and the throughput line."""
@@ -62,6 +98,8 @@ def standard_callbacks(config: TrainConfig, run_dir: Path, images_per_epoch: int
         k.callbacks.CSVLogger(str(run_dir / runs.HISTORY), append=True),
         AtomicCheckpoint(run_dir / runs.CHECKPOINT),
     ]
+    if config.lookahead:
+        cbs.insert(1, Lookahead(config.batch_size))  # before the epoch's checkpoint and history see the weights
     if config.schedule == "constant":
         cbs.insert(2, k.callbacks.ReduceLROnPlateau(monitor="val_accuracy", mode="max",
                                                     patience=config.reduce_lr_patience,

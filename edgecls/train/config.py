@@ -25,6 +25,7 @@ class TrainConfig:
     warmup_fraction: float = 0.25      # onecycle: share of the steps spent rising to the peak rate
     weight_decay: float = 0.0          # decoupled, applied by the optimizer
     label_smoothing: float = 0.0
+    lookahead: bool = False            # airbench's weight averaging (edgecls/train/callbacks.py, Lookahead)
     augment: str = "none"
     input_size: int | None = None      # square side the images are decoded to; None keeps the source size (CIFAR)
     val_fraction: float = 0.1          # held out of train when the data has no val/ split

@@ -23,6 +23,7 @@ from edgecls.train import runs
 from edgecls.train.config import TrainConfig
 
 DEFAULT_SIZE = 32
+FIT_SAMPLE = 5000         # training images a model's fit_to_data sees (airbench whitens from 5,000)
 PHASE1 = "phase1.keras"   # the model after the frozen-base phase, so a resumed run can skip it
 
 
@@ -151,6 +152,10 @@ def _train(config: TrainConfig, run_dir: Path, command: str | None, resume: bool
         else:
             model = create_model(config.model, (size[1], size[0], 3), len(classes), **config.model_options)
             refuse_lambda(model, config.model)
+            fit_to_data = MODELS.get(config.model).fit_to_data
+            if fit_to_data is not None:
+                pick = np.random.default_rng(config.seed).permutation(len(x_train))[:FIT_SAMPLE]
+                fit_to_data(model, x_train[np.sort(pick)])
             _compile(model, config, steps_per_epoch * config.epochs)
     if not (resume and (run_dir / PHASE1).exists()):
         _fit(model, config, run_dir, train_ds, val_ds, len(y_train), 0, config.epochs, runs.BACKUP)

@@ -1,0 +1,103 @@
+"""airbench's pieces: the patch-whitening stem, identity-initialized convs, and Lookahead weight averaging."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgecls.models.whitening import dirac, patches, whitening_weights
+
+pytestmark = pytest.mark.tf
+
+
+def keras():
+    from edgecls._tf import keras
+
+    return keras()
+
+
+def correlated_images(n: int = 200, seed: int = 0) -> np.ndarray:
+    """Smooth, colour-correlated images: neighbouring pixels and channels far from independent."""
+    rng = np.random.default_rng(seed)
+    base = rng.uniform(0, 1, (n, 9, 9, 1))
+    grey = np.repeat(np.repeat(base, 2, axis=1), 2, axis=2)[:, :16, :16]
+    return (np.concatenate([grey, 0.8 * grey + 0.2 * rng.uniform(0, 1, grey.shape), 1 - grey], axis=-1)
+            + rng.normal(0, 0.05, (n, 16, 16, 3))).astype(np.float32)
+
+
+def test_patches_follow_the_keras_kernel_order():
+    x = correlated_images(4)
+    kernel = np.random.default_rng(1).normal(size=(2, 2, 3, 5)).astype(np.float32)
+    conv = keras().layers.Conv2D(5, 2, padding="valid", use_bias=False)
+    conv.build(x.shape)
+    conv.set_weights([kernel])
+    expected = conv(x).numpy().reshape(-1, 5)
+    np.testing.assert_allclose(patches(x, 2) @ kernel.reshape(12, 5), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_the_whitening_conv_decorrelates_its_input_and_keeps_both_signs():
+    x = correlated_images()
+    kernel, bias = whitening_weights(x, 2)
+    assert kernel.shape == (2, 2, 3, 24) and bias.shape == (24,)
+    out = patches(x.astype(np.float64), 2) @ kernel.reshape(12, 24) + bias
+    np.testing.assert_allclose(out.mean(axis=0), 0.0, atol=1e-4)
+    np.testing.assert_allclose(out[:, 12:], -out[:, :12], atol=1e-5)
+    covariance = np.cov(out[:, :12].T)
+    # unit variance up to the small eps added to every eigenvalue, no correlation left
+    np.testing.assert_allclose(np.diag(covariance), 1.0, atol=0.05)
+    np.testing.assert_allclose(covariance - np.diag(np.diag(covariance)), 0.0, atol=1e-3)
+    # the filters come strongest direction first: the first filter is the smallest (largest eigenvalue)
+    norms = np.linalg.norm(kernel.reshape(12, 24)[:, :12], axis=0)
+    assert norms[0] == norms.min()
+
+
+def test_a_dirac_kernel_passes_the_input_channels_through():
+    rng = np.random.default_rng(2)
+    kernel = dirac(rng.normal(size=(3, 3, 4, 6)).astype(np.float32))
+    x = rng.normal(size=(2, 5, 5, 4)).astype(np.float32)
+    conv = keras().layers.Conv2D(6, 3, padding="same", use_bias=False)
+    conv.build(x.shape)
+    conv.set_weights([kernel])
+    np.testing.assert_allclose(conv(x).numpy()[..., :4], x, atol=1e-6)
+    assert np.abs(kernel[..., 4:]).sum() > 0  # the outputs beyond the inputs keep their random start
+
+
+def test_training_airnet_w_whitens_its_stem_from_the_training_images(colour_data, tmp_path):
+    from edgecls.models.checks import load_model
+    from edgecls.train.config import TrainConfig
+    from edgecls.train.trainer import prepare_data, train
+
+    config = TrainConfig(model="airnet-w", data=str(colour_data), epochs=1, batch_size=16, optimizer="sgd",
+                         learning_rate=0.05, input_size=24, lookahead=True)
+    train(config, tmp_path / "run")
+    model = load_model(tmp_path / "run" / "model.keras")
+    _, _, arrays = prepare_data(config)
+    kernel, bias = whitening_weights(arrays["train"][0] / 255.0, 2)
+    stem = model.get_layer("whiten")
+    assert not stem.trainable
+    # the eigenvectors' signs are arbitrary only up to eigh's own choice, which is deterministic for the same input
+    np.testing.assert_allclose(stem.get_weights()[0], kernel, rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(stem.get_weights()[1], bias, rtol=1e-3, atol=1e-3)
+
+
+def test_lookahead_moves_the_weights_into_their_running_average():
+    from edgecls.train.callbacks import Lookahead
+
+    k = keras()
+    inputs = k.Input((4,))
+    model = k.Model(inputs, k.layers.Dense(2)(k.layers.BatchNormalization()(inputs)))
+    callback = Lookahead(batch_size=5 * 1024, start=0.2)   # every step, from a fifth of the way through
+    assert callback.every == 1
+    callback.set_model(model)
+    callback.set_params({"steps": 10, "epochs": 1})
+    callback.on_epoch_begin(0)
+    start = [w.numpy().copy() for w in model.weights]
+    callback.on_train_batch_end(0)                      # 10% of the way: before the start, nothing happens
+    assert callback.average is None
+    callback.on_train_batch_end(1)                      # 20%: the average starts from the weights as they are
+    for w in model.weights:
+        w.assign(w + 1.0)
+    callback.on_train_batch_end(2)                      # 30%: the weights move to the average
+    rho = 0.95 ** 5 * 0.3 ** 3
+    for before, w in zip(start, model.weights):
+        np.testing.assert_allclose(w.numpy(), before + (1.0 - rho), rtol=1e-6)
