@@ -88,12 +88,16 @@ def _compile(model, config: TrainConfig, steps: int, learning_rate: float | None
                   metrics=["accuracy"], jit_compile=bool(tf().config.list_logical_devices("GPU")))
 
 
-def _fit(model, config: TrainConfig, run_dir: Path, train_ds, val_ds, images: int, first: int, last: int,
-         backup: str) -> None:
+def _fit(model, config: TrainConfig, run_dir: Path, train_ds, val_ds, images: int, steps: int, first: int,
+         last: int, backup: str) -> None:
     from edgecls.train.callbacks import standard_callbacks
 
     callbacks = standard_callbacks(config, run_dir, images, backup)
-    model.fit(train_ds, validation_data=val_ds, initial_epoch=first, epochs=last, verbose=2, callbacks=callbacks)
+    # One endless iterator with the epoch's steps counted, not a new iterator per epoch: tearing down the finished
+    # one (shuffle buffer, parallel map, prefetch) held up every epoch's start by 6-30 s on 2 cores, up to a
+    # third of the wall clock (docs/results.md). The shuffle still draws a new order for each pass.
+    model.fit(train_ds.repeat(), steps_per_epoch=steps, validation_data=val_ds, initial_epoch=first, epochs=last,
+              verbose=2, callbacks=callbacks)
     # Keras deletes its backup files when fit ends normally but leaves the empty folder behind.
     shutil.rmtree(run_dir / backup, ignore_errors=True)
 
@@ -158,7 +162,7 @@ def _train(config: TrainConfig, run_dir: Path, command: str | None, resume: bool
                 fit_to_data(model, x_train[np.sort(pick)])
             _compile(model, config, steps_per_epoch * config.epochs)
     if not (resume and (run_dir / PHASE1).exists()):
-        _fit(model, config, run_dir, train_ds, val_ds, len(y_train), 0, config.epochs, runs.BACKUP)
+        _fit(model, config, run_dir, train_ds, val_ds, len(y_train), steps_per_epoch, 0, config.epochs, runs.BACKUP)
 
     if config.fine_tune_epochs:
         if MODELS.get(config.model).kind != "transfer":
@@ -172,7 +176,7 @@ def _train(config: TrainConfig, run_dir: Path, command: str | None, resume: bool
                          batchnorm=bool(config.model_options.get("train_batchnorm", False)))
             log(f"phase 2: {n} base layers trainable, learning rate {config.fine_tune_learning_rate:g}")
             _compile(model, config, steps_per_epoch * config.fine_tune_epochs, config.fine_tune_learning_rate)
-        _fit(model, config, run_dir, train_ds, val_ds, len(y_train), config.epochs,
+        _fit(model, config, run_dir, train_ds, val_ds, len(y_train), steps_per_epoch, config.epochs,
              config.epochs + config.fine_tune_epochs, runs.BACKUP + "-phase2")
 
     model = as_float32(model)  # what is saved, evaluated and exported computes in float32 whatever trained it
