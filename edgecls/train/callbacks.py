@@ -53,7 +53,7 @@ class Lookahead(Callback):
     statistics too) move into a running average, ``avg = rho * avg + (1 - rho) * w``, and training continues from
     the average. ``rho`` grows with the cube of progress up to ``base``, so averaging is light early and strong at
     the end. airbench's numbers are per 1,024-image batch; here the interval scales with the batch size so that it
-    covers the same number of images (5,120)."""
+    covers the same number of images (5,120). A resumed run starts a new average from the weights it resumes with."""
 
     def __init__(self, batch_size: int, base: float = 0.95 ** 5, start: float = 0.3, power: float = 3.0):
         super().__init__()
