@@ -99,7 +99,7 @@ def standard_callbacks(config: TrainConfig, run_dir: Path, images_per_epoch: int
         AtomicCheckpoint(run_dir / runs.CHECKPOINT),
     ]
     if config.lookahead:
-        cbs.insert(1, Lookahead(config.batch_size))  # before the epoch's checkpoint and history see the weights
+        cbs.append(Lookahead(config.batch_size))  # works between batches, so its place in the list does not matter
     if config.schedule == "constant":
         cbs.insert(2, k.callbacks.ReduceLROnPlateau(monitor="val_accuracy", mode="max",
                                                     patience=config.reduce_lr_patience,

@@ -94,8 +94,8 @@ def _fit(model, config: TrainConfig, run_dir: Path, train_ds, val_ds, images: in
 
     callbacks = standard_callbacks(config, run_dir, images, backup)
     # One endless iterator with the epoch's steps counted, not a new iterator per epoch: tearing down the finished
-    # one (shuffle buffer, parallel map, prefetch) held up every epoch's start by 6-30 s on 2 cores, up to a
-    # third of the wall clock (docs/results.md). The shuffle still draws a new order for each pass.
+    # one (shuffle buffer, parallel map, prefetch) held up every epoch's start by 6-38 s on 2 cores, up to
+    # 45% of the wall clock (docs/results.md). The shuffle still draws a new order for each pass.
     model.fit(train_ds.repeat(), steps_per_epoch=steps, validation_data=val_ds, initial_epoch=first, epochs=last,
               verbose=2, callbacks=callbacks)
     # Keras deletes its backup files when fit ends normally but leaves the empty folder behind.
