@@ -90,6 +90,7 @@ def test_lookahead_moves_the_weights_into_their_running_average():
     assert callback.every == 1
     callback.set_model(model)
     callback.set_params({"steps": 10, "epochs": 1})
+    callback.on_train_begin()
     callback.on_epoch_begin(0)
     start = [w.numpy().copy() for w in model.weights]
     callback.on_train_batch_end(0)                      # 10% of the way: before the start, nothing happens

@@ -6,6 +6,7 @@ import sys
 import click
 
 from edgecls.convert.quantization import IO_TYPES
+from edgecls.convert.tta import TTAS
 
 
 def _formats(ctx, param, value: str) -> tuple[str, ...]:
@@ -33,7 +34,7 @@ def _formats(ctx, param, value: str) -> tuple[str, ...]:
 @click.option("--input-size", type=click.IntRange(8),
               help="Export at this square input (e.g. a transfer base's own size) instead of the training size.")
 @click.option("--tta", default="none", show_default=True,
-              type=click.Choice(["none", "flip", "flip-shift"]),
+              type=click.Choice(TTAS),
               help="Test-time augmentation inside the exported graph: flip averages the image and its mirror "
                    "image (twice the compute); flip-shift adds one-pixel shifts of both (six times).")
 def convert(source, out, per_tensor, **options):

@@ -59,10 +59,10 @@ class Lookahead(Callback):
         super().__init__()
         self.every = max(1, round(5 * 1024 / batch_size))
         self.base, self.start, self.power = base, start, power
-        self.average, self.epoch = None, 0
+        self.average, self.epoch, self.weights = None, 0, []
 
-    def _weights(self):
-        return [w for w in self.model.weights if w.dtype.is_floating and w.trainable or "moving" in w.name]
+    def on_train_begin(self, logs=None):
+        self.weights = [w for w in self.model.weights if w.dtype.is_floating and w.trainable or "moving" in w.name]
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
@@ -73,12 +73,11 @@ class Lookahead(Callback):
         progress = step / (steps * self.params["epochs"])
         if progress < self.start or step % self.every:
             return
-        weights = self._weights()
         if self.average is None:
-            self.average = [w.numpy() for w in weights]
+            self.average = [w.numpy() for w in self.weights]
             return
         rho = self.base * progress ** self.power
-        for w, avg in zip(weights, self.average):
+        for w, avg in zip(self.weights, self.average):
             avg *= rho
             avg += (1.0 - rho) * w.numpy()
             w.assign(avg)
