@@ -148,6 +148,18 @@ def test_augmentation_presets_keep_shape_and_range_and_change_pixels(preset):
     assert not np.allclose(np.sort(x.reshape(16, -1), axis=1), np.sort(pixels.reshape(16, -1), axis=1))
 
 
+def test_the_crop_shifts_by_whole_pixels_without_blurring():
+    from edgecls.train.pipeline import augmenter
+
+    rng = np.random.default_rng(2)
+    images = rng.integers(0, 256, (32, 32, 32, 3)).astype(np.float32)
+    out = augmenter("flip-crop", seed=0)(images, training=True).numpy()
+    assert not np.array_equal(out, images) and not np.array_equal(out, images[:, :, ::-1])
+    for before, after in zip(images, out):
+        # a whole-pixel shift (with reflected borders) only moves pixels; interpolation would mix them
+        assert set(map(tuple, after.reshape(-1, 3))) <= set(map(tuple, before.reshape(-1, 3)))
+
+
 def test_cutout_fills_one_square_per_image_with_its_mean_colour_and_keeps_the_rest():
     from edgecls.train.pipeline import CUTOUT_SIDE, augmenter
 

@@ -48,6 +48,15 @@ def _cutout_layer():
     return Cutout
 
 
+def _crop(seed: int):
+    """Shift by up to 1/8 of the side with reflected borders: the pad-and-random-crop of the CIFAR literature.
+    Whole pixels only: RandomTranslation draws fractional shifts, and its default bilinear sampling then blurs
+    nearly every training image by a sub-pixel amount the sharp test images never have; nearest sampling of a
+    uniform shift is a shift by whole pixels (airnet-w, 10 epochs: 0.8618 bilinear, 0.8687 whole pixels)."""
+    return keras().layers.RandomTranslation(0.125, 0.125, fill_mode="reflect", interpolation="nearest",
+                                            seed=seed + 1, name="crop")
+
+
 def augmenter(preset: str, seed: int):
     """The augmentation preset as a Keras model of random layers, or None for ``none``."""
     k = keras()
@@ -55,8 +64,7 @@ def augmenter(preset: str, seed: int):
     if preset != "none":
         layers.append(k.layers.RandomFlip("horizontal", seed=seed, name="flip"))
     if preset in ("flip-crop", "flip-crop-cutout"):
-        # Shift by up to 1/8 of the side with reflected borders: the pad-and-random-crop of the CIFAR literature.
-        layers.append(k.layers.RandomTranslation(0.125, 0.125, fill_mode="reflect", seed=seed + 1, name="crop"))
+        layers.append(_crop(seed))
     if preset == "flip-rotate-zoom":
         # What the seeds' ImageDataGenerator did: rotation 15 degrees, shifts and zoom of 10%.
         layers += [k.layers.RandomRotation(15 / 360, fill_mode="nearest", seed=seed + 2, name="rotate"),
@@ -65,7 +73,7 @@ def augmenter(preset: str, seed: int):
     if preset == "flip-crop-scale":
         # flip-crop, then a random zoom from 15% in to 50% out (reflected borders): CIFAR-10's objects fill the
         # frame, a photo's often do not; seen only large, a small dog on a wide lawn reads as a bird or a plane.
-        layers += [k.layers.RandomTranslation(0.125, 0.125, fill_mode="reflect", seed=seed + 1, name="crop"),
+        layers += [_crop(seed),
                    k.layers.RandomZoom((-0.15, 0.5), fill_mode="reflect", seed=seed + 5, name="scale")]
     if preset == "flip-crop-cutout":
         layers.append(_cutout_layer()(CUTOUT_SIDE, seed=seed + 6, name="cutout"))
