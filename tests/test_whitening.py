@@ -80,18 +80,22 @@ def test_training_airnet_w_whitens_its_stem_from_the_training_images(colour_data
     np.testing.assert_allclose(stem.get_weights()[1], bias, rtol=1e-3, atol=1e-3)
 
 
-def test_lookahead_moves_the_weights_into_their_running_average():
+@pytest.mark.parametrize("first_epoch", [0, 3])
+def test_lookahead_moves_the_weights_into_their_running_average(first_epoch):
+    """One epoch of 10 steps: the whole of training, or a second phase that runs from epoch 3 to 4 (its progress
+    counts from its own start)."""
     from edgecls.train.callbacks import Lookahead
 
     k = keras()
     inputs = k.Input((4,))
     model = k.Model(inputs, k.layers.Dense(2)(k.layers.BatchNormalization()(inputs)))
-    callback = Lookahead(batch_size=5 * 1024, start=0.2)   # every step, from a fifth of the way through
+    # every step, from a fifth of the way through
+    callback = Lookahead(batch_size=5 * 1024, start=0.2, first_epoch=first_epoch)
     assert callback.every == 1
     callback.set_model(model)
-    callback.set_params({"steps": 10, "epochs": 1})
+    callback.set_params({"steps": 10, "epochs": first_epoch + 1})
     callback.on_train_begin()
-    callback.on_epoch_begin(0)
+    callback.on_epoch_begin(first_epoch)
     start = [w.numpy().copy() for w in model.weights]
     callback.on_train_batch_end(0)                      # 10% of the way: before the start, nothing happens
     assert callback.average is None

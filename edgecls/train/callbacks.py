@@ -53,12 +53,15 @@ class Lookahead(Callback):
     statistics too) move into a running average, ``avg = rho * avg + (1 - rho) * w``, and training continues from
     the average. ``rho`` grows with the cube of progress up to ``base``, so averaging is light early and strong at
     the end. airbench's numbers are per 1,024-image batch; here the interval scales with the batch size so that it
-    covers the same number of images (5,120). A resumed run starts a new average from the weights it resumes with."""
+    covers the same number of images (5,120). Progress counts from ``first_epoch``, the epoch the phase (the fit)
+    starts at, so a fine-tuning phase averages over its own steps. A resumed run starts a new average from the
+    weights it resumes with."""
 
-    def __init__(self, batch_size: int, base: float = 0.95 ** 5, start: float = 0.3, power: float = 3.0):
+    def __init__(self, batch_size: int, base: float = 0.95 ** 5, start: float = 0.3, power: float = 3.0,
+                 first_epoch: int = 0):
         super().__init__()
         self.every = max(1, round(5 * 1024 / batch_size))
-        self.base, self.start, self.power = base, start, power
+        self.base, self.start, self.power, self.first_epoch = base, start, power, first_epoch
         self.average, self.epoch, self.weights = None, 0, []
 
     def on_train_begin(self, logs=None):
@@ -69,8 +72,8 @@ class Lookahead(Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         steps = self.params["steps"]
-        step = self.epoch * steps + batch + 1
-        progress = step / (steps * self.params["epochs"])
+        step = (self.epoch - self.first_epoch) * steps + batch + 1
+        progress = step / (steps * (self.params["epochs"] - self.first_epoch))
         if progress < self.start or step % self.every:
             return
         if self.average is None:
@@ -83,7 +86,8 @@ class Lookahead(Callback):
             w.assign(avg)
 
 
-def standard_callbacks(config: TrainConfig, run_dir: Path, images_per_epoch: int, backup: str = "backup") -> list:
+def standard_callbacks(config: TrainConfig, run_dir: Path, images_per_epoch: int, backup: str = "backup",
+                       first_epoch: int = 0) -> list:
     """Early stopping on val_accuracy (best weights kept), reduce-on-plateau for constant rates, the CSV history,
     best-model checkpoints, a backup for resuming after an interruption, and the throughput line."""
     k = keras()
@@ -98,7 +102,8 @@ def standard_callbacks(config: TrainConfig, run_dir: Path, images_per_epoch: int
         AtomicCheckpoint(run_dir / runs.CHECKPOINT),
     ]
     if config.lookahead:
-        cbs.append(Lookahead(config.batch_size))  # works between batches, so its place in the list does not matter
+        # works between batches, so its place in the list does not matter
+        cbs.append(Lookahead(config.batch_size, first_epoch=first_epoch))
     if config.schedule == "constant":
         cbs.insert(2, k.callbacks.ReduceLROnPlateau(monitor="val_accuracy", mode="max",
                                                     patience=config.reduce_lr_patience,

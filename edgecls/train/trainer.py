@@ -92,7 +92,7 @@ def _fit(model, config: TrainConfig, run_dir: Path, train_ds, val_ds, images: in
          last: int, backup: str) -> None:
     from edgecls.train.callbacks import standard_callbacks
 
-    callbacks = standard_callbacks(config, run_dir, images, backup)
+    callbacks = standard_callbacks(config, run_dir, images, backup, first_epoch=first)
     # One endless iterator with the epoch's steps counted, not a new iterator per epoch: tearing down the finished
     # one (shuffle buffer, parallel map, prefetch) held up every epoch's start by 6-38 s on 2 cores, up to
     # 45% of the wall clock (docs/results.md). The shuffle still draws a new order for each pass.
