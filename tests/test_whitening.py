@@ -106,27 +106,3 @@ def test_lookahead_moves_the_weights_into_their_running_average(first_epoch):
     rho = 0.95 ** 5 * 0.3 ** 3
     for before, w in zip(start, model.weights):
         np.testing.assert_allclose(w.numpy(), before + (1.0 - rho), rtol=1e-6)
-
-
-def test_a_scaled_bias_learns_scale_squared_times_as_fast_and_reloads(tmp_path):
-    from edgecls.models.checks import load_model, save_model
-    from edgecls.models.layers import scaled_bias_layer
-
-    k = keras()
-    x = np.random.default_rng(3).normal(size=(8, 4)).astype(np.float32)
-    y = np.eye(3, dtype=np.float32)[np.arange(8) % 3]
-    steps = {}
-    for scale in (1.0, 8.0):
-        inputs = k.Input((4,))
-        head = k.layers.Dense(3, kernel_initializer="ones", use_bias=False, name="dense")
-        model = k.Model(inputs, head(scaled_bias_layer()(scale, name="bias")(inputs)))
-        model.get_layer("dense").trainable = False
-        model.compile(k.optimizers.SGD(0.01), loss=k.losses.CategoricalCrossentropy(from_logits=True))
-        model.train_on_batch(x, y)
-        steps[scale] = model.get_layer("bias").bias.numpy() * scale    # the offset the layer adds
-    assert np.abs(steps[1.0]).max() > 0
-    np.testing.assert_allclose(steps[8.0], 64.0 * steps[1.0], rtol=1e-4)
-    save_model(model, tmp_path / "m.keras")
-    again = load_model(tmp_path / "m.keras")
-    np.testing.assert_allclose(again.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
-    assert again.get_layer("bias").scale == 8.0

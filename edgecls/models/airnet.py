@@ -19,15 +19,14 @@ from edgecls.models.whitening import dirac, fit_whitening
 BN_MOMENTUM = 0.9
 WHITEN_SIZE = 2          # airbench's 2x2 patches: 12 whitened directions, 24 channels with their negatives
 LOGIT_TEMPERATURE = 9.0  # airbench scales its logits by 1/9
-BIAS_SCALE = 8.0         # airbench's batch-norm biases take 64x the learning rate: 8**2 through ScaledBias
 
 
-def _block(x, filters: int, name: str, scale: bool = True, bias_scale: float = 1.0):
+def _block(x, filters: int, name: str, scale: bool = True):
     k = keras()
     x = k.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_a_conv")(x)
     x = k.layers.MaxPooling2D(name=f"{name}_pool")(x)
-    x = bn_relu(x, f"{name}_a", BN_MOMENTUM, scale, bias_scale)
-    return conv_bn_relu(x, filters, f"{name}_b", momentum=BN_MOMENTUM, scale=scale, bias_scale=bias_scale)
+    x = bn_relu(x, f"{name}_a", BN_MOMENTUM, scale)
+    return conv_bn_relu(x, filters, f"{name}_b", momentum=BN_MOMENTUM, scale=scale)
 
 
 def airnet(input_shape, num_classes, widths=(32, 64, 256, 256), name: str = "airnet"):
@@ -46,18 +45,16 @@ def airnet_base(input_shape, num_classes):
     return airnet(input_shape, num_classes, (32, 64, 256, 256), "airnet")
 
 
-def airnet_whitened(input_shape, num_classes, widths=(64, 256, 256), name: str = "airnet-w",
-                    bias_scale: float = 1.0):
+def airnet_whitened(input_shape, num_classes, widths=(64, 256, 256), name: str = "airnet-w"):
     """The whitened stem's weights are placeholders until ``fit_whitening`` sets them from the training images
-    (the trainer does, through the registry's ``fit_to_data``); the stem never trains. ``bias_scale`` as in
-    ``layers.bn_relu``."""
+    (the trainer does, through the registry's ``fit_to_data``); the stem never trains."""
     k = keras()
     inputs, x = pixel_input(input_shape)
     channels = 2 * WHITEN_SIZE * WHITEN_SIZE * input_shape[-1]
     whiten = k.layers.Conv2D(channels, WHITEN_SIZE, padding="valid", name="whiten", trainable=False)
     x = k.layers.ReLU(name="whiten_relu")(whiten(x))
     for i, filters in enumerate(widths, start=1):
-        x = _block(x, filters, f"block{i}", scale=False, bias_scale=bias_scale)
+        x = _block(x, filters, f"block{i}", scale=False)
     x = k.layers.GlobalMaxPooling2D(name="gmp")(x)
     model = k.Model(inputs, classifier(x, num_classes, use_bias=False, temperature=LOGIT_TEMPERATURE), name=name)
     for layer in model.layers:
@@ -71,12 +68,6 @@ def airnet_w(input_shape, num_classes):
     """airnet (64/256/256) with airbench's frozen 2x2 whitening stem, identity-initialized convs, gain-free batch
     norms and logits / 9."""
     return airnet_whitened(input_shape, num_classes)
-
-
-@register_model("airnet-wb", fit_to_data=fit_whitening)
-def airnet_wb(input_shape, num_classes):
-    """airnet-w whose batch-norm offsets learn 64 times as fast as its convs, as airbench's do."""
-    return airnet_whitened(input_shape, num_classes, name="airnet-wb", bias_scale=BIAS_SCALE)
 
 
 @register_model("airnet-l")

@@ -29,9 +29,7 @@ def load_model(path, compile: bool = False):
     from pathlib import Path
 
     from edgecls._tf import keras
-    from edgecls.models.layers import scaled_bias_layer
 
-    scaled_bias_layer()  # registers edgecls' own layers before their configs are read
     path = Path(path)
     if not path.is_file():
         raise EdgeclsError(f"{path}: no such model file")
