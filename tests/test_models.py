@@ -86,6 +86,34 @@ def test_train_save_reload_convert(name, tmp_path):
     np.testing.assert_allclose(run_tflite(flat, x), expected, atol=1e-3)
 
 
+def op_names(flat: bytes) -> set[str]:
+    from ai_edge_litert.interpreter import Interpreter
+
+    return {op["op_name"] for op in Interpreter(model_content=flat)._get_ops_details()}
+
+
+def test_airnet_w_takes_gelu_and_int8_tflite_runs_it_as_one_op(tmp_path):
+    from edgecls.convert.converter import representative_data, to_tflite
+    from edgecls.convert.quantization import Quantization
+    from edgecls.errors import EdgeclsError
+    from edgecls.models.checks import load_model, save_model
+
+    k = keras()
+    model = create_model("airnet-w", SHAPE, CLASSES, activation="gelu")
+    activations = [layer for layer in model.layers if isinstance(layer, (k.layers.ReLU, k.layers.Activation))]
+    # the stem and two per block, all GELU
+    assert [layer.get_config()["activation"] for layer in activations] == ["gelu"] * 7
+    x = pixels()
+    path = tmp_path / "airnet-w-gelu.keras"
+    save_model(model, path)
+    np.testing.assert_array_equal(load_model(path)(x, training=False).numpy(), model(x, training=False).numpy())
+
+    flat = to_tflite(model, Quantization.for_int8(representative_data(x)))
+    assert "GELU" in op_names(flat) and "RELU" not in op_names(flat)
+    with pytest.raises(EdgeclsError, match="airnet-w: activation must be one of relu, gelu; received activation='elu'"):
+        create_model("airnet-w", SHAPE, CLASSES, activation="elu")
+
+
 def non_trainable(model) -> int:
     return sum(int(w.shape.num_elements()) for w in model.non_trainable_weights)
 

@@ -5,28 +5,30 @@ a linear classifier. Pooling before batch norm keeps the norm and the second con
 most of the width sits at 8x8 and below, so a CIFAR-10 image costs about a third of the full ResNet-9's
 multiply-adds. In ``airnet`` the stem is an ordinary trained conv; ``airnet-w`` takes more of airbench: a frozen
 2x2 patch-whitening stem set from the training images (edgecls/models/whitening.py), identity-initialized convs,
-batch norms without a gain, and logits divided by 9. Both keep ReLU (not airbench's GELU), which int8 TFLite runs
-natively. Lookahead, airbench's weight averaging, is a training setting (``lookahead = true``).
+batch norms without a gain, and logits divided by 9. Both use ReLU; ``airnet-w`` takes airbench's GELU with
+``activation=gelu`` (int8 TFLite runs GELU as one op, from a lookup table). Lookahead, airbench's weight averaging, is a training setting (``lookahead = true``).
 """
 
 from __future__ import annotations
 
 from edgecls._tf import keras
-from edgecls.models.layers import bn_relu, classifier, conv_bn_relu, pixel_input
+from edgecls.errors import EdgeclsError
+from edgecls.models.layers import act, bn_relu, classifier, conv_bn_relu, pixel_input
 from edgecls.models.registry import register_model
 from edgecls.models.whitening import dirac, fit_whitening
 
 BN_MOMENTUM = 0.9
 WHITEN_SIZE = 2          # airbench's 2x2 patches: 12 whitened directions, 24 channels with their negatives
 LOGIT_TEMPERATURE = 9.0  # airbench scales its logits by 1/9
+ACTIVATIONS = ("relu", "gelu")
 
 
-def _block(x, filters: int, name: str, scale: bool = True):
+def _block(x, filters: int, name: str, scale: bool = True, activation: str = "relu"):
     k = keras()
     x = k.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_a_conv")(x)
     x = k.layers.MaxPooling2D(name=f"{name}_pool")(x)
-    x = bn_relu(x, f"{name}_a", BN_MOMENTUM, scale)
-    return conv_bn_relu(x, filters, f"{name}_b", momentum=BN_MOMENTUM, scale=scale)
+    x = bn_relu(x, f"{name}_a", BN_MOMENTUM, scale, activation)
+    return conv_bn_relu(x, filters, f"{name}_b", momentum=BN_MOMENTUM, scale=scale, activation=activation)
 
 
 def airnet(input_shape, num_classes, widths=(32, 64, 256, 256), name: str = "airnet"):
@@ -45,16 +47,20 @@ def airnet_base(input_shape, num_classes):
     return airnet(input_shape, num_classes, (32, 64, 256, 256), "airnet")
 
 
-def airnet_whitened(input_shape, num_classes, widths=(64, 256, 256), name: str = "airnet-w"):
+def airnet_whitened(input_shape, num_classes, widths=(64, 256, 256), name: str = "airnet-w",
+                    activation: str = "relu"):
     """The whitened stem's weights are placeholders until ``fit_whitening`` sets them from the training images
     (the trainer does, through the registry's ``fit_to_data``); the stem never trains."""
+    if activation not in ACTIVATIONS:
+        raise EdgeclsError(f"{name}: activation must be one of {', '.join(ACTIVATIONS)}; "
+                           f"received activation={activation!r}")
     k = keras()
     inputs, x = pixel_input(input_shape)
     channels = 2 * WHITEN_SIZE * WHITEN_SIZE * input_shape[-1]
     whiten = k.layers.Conv2D(channels, WHITEN_SIZE, padding="valid", name="whiten", trainable=False)
-    x = k.layers.ReLU(name="whiten_relu")(whiten(x))
+    x = act(whiten(x), f"whiten_{activation}", activation)
     for i, filters in enumerate(widths, start=1):
-        x = _block(x, filters, f"block{i}", scale=False)
+        x = _block(x, filters, f"block{i}", scale=False, activation=activation)
     x = k.layers.GlobalMaxPooling2D(name="gmp")(x)
     model = k.Model(inputs, classifier(x, num_classes, use_bias=False, temperature=LOGIT_TEMPERATURE), name=name)
     for layer in model.layers:
@@ -64,10 +70,10 @@ def airnet_whitened(input_shape, num_classes, widths=(64, 256, 256), name: str =
 
 
 @register_model("airnet-w", fit_to_data=fit_whitening)
-def airnet_w(input_shape, num_classes):
+def airnet_w(input_shape, num_classes, activation: str = "relu"):
     """airnet (64/256/256) with airbench's frozen 2x2 whitening stem, identity-initialized convs, gain-free batch
-    norms and logits / 9."""
-    return airnet_whitened(input_shape, num_classes)
+    norms and logits / 9; ``activation=gelu`` for airbench's GELU."""
+    return airnet_whitened(input_shape, num_classes, activation=activation)
 
 
 @register_model("airnet-l")

@@ -13,19 +13,29 @@ def pixel_input(input_shape, name: str = "pixels"):
 
 
 def conv_bn_relu(x, filters: int, name: str, l2: float = 0.0, momentum: float = 0.99, kernel: int = 3,
-                 scale: bool = True):
+                 scale: bool = True, activation: str = "relu"):
     k = keras()
     reg = k.regularizers.l2(l2) if l2 else None
     x = k.layers.Conv2D(filters, kernel, padding="same", use_bias=False, kernel_regularizer=reg,
                         name=f"{name}_conv")(x)
-    return bn_relu(x, name, momentum, scale)
+    return bn_relu(x, name, momentum, scale, activation)
 
 
-def bn_relu(x, name: str, momentum: float = 0.99, scale: bool = True):
-    """Batch norm then ReLU; ``scale=False`` drops the norm's learned gain (ReLU only needs the offset)."""
+def bn_relu(x, name: str, momentum: float = 0.99, scale: bool = True, activation: str = "relu"):
+    """Batch norm then ReLU (or ``activation``, a Keras activation name); ``scale=False`` drops the norm's learned
+    gain (ReLU only needs the offset)."""
     k = keras()
     x = k.layers.BatchNormalization(momentum=momentum, scale=scale, name=f"{name}_bn")(x)
-    return k.layers.ReLU(name=f"{name}_relu")(x)
+    return act(x, f"{name}_{activation}", activation)
+
+
+def act(x, name: str, activation: str = "relu"):
+    """ReLU as its own layer, any other activation (e.g. ``gelu``, which int8 TFLite also runs as one op) through
+    ``Activation``."""
+    k = keras()
+    if activation == "relu":
+        return k.layers.ReLU(name=name)(x)
+    return k.layers.Activation(activation, name=name)(x)
 
 
 def classifier(x, num_classes: int, name: str = "logits", use_bias: bool = True, temperature: float = 1.0):
