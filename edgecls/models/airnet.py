@@ -6,7 +6,8 @@ most of the width sits at 8x8 and below, so a CIFAR-10 image costs about a third
 multiply-adds. In ``airnet`` the stem is an ordinary trained conv; ``airnet-w`` takes more of airbench: a frozen
 2x2 patch-whitening stem set from the training images (edgecls/models/whitening.py), identity-initialized convs,
 batch norms without a gain, and logits divided by 9. Both use ReLU; ``airnet-w`` takes airbench's GELU with
-``activation=gelu`` (int8 TFLite runs GELU as one op, from a lookup table). Lookahead, airbench's weight averaging, is a training setting (``lookahead = true``).
+``activation=gelu`` (int8 TFLite runs it as one GELU op). Lookahead, airbench's weight averaging, is a training
+setting (``lookahead = true``).
 """
 
 from __future__ import annotations
