@@ -13,7 +13,7 @@ setting (``lookahead = true``).
 from __future__ import annotations
 
 from edgecls._tf import keras
-from edgecls.errors import EdgeclsError
+from edgecls.models.checks import choose
 from edgecls.models.layers import act, bn_relu, classifier, conv_bn_relu, pixel_input
 from edgecls.models.registry import register_model
 from edgecls.models.whitening import dirac, fit_whitening
@@ -52,9 +52,7 @@ def airnet_whitened(input_shape, num_classes, widths=(64, 256, 256), name: str =
                     activation: str = "relu"):
     """The whitened stem's weights are placeholders until ``fit_whitening`` sets them from the training images
     (the trainer does, through the registry's ``fit_to_data``); the stem never trains."""
-    if activation not in ACTIVATIONS:
-        raise EdgeclsError(f"{name}: activation must be one of {', '.join(ACTIVATIONS)}; "
-                           f"received activation={activation!r}")
+    choose(name, "activation", activation, ACTIVATIONS)
     k = keras()
     inputs, x = pixel_input(input_shape)
     channels = 2 * WHITEN_SIZE * WHITEN_SIZE * input_shape[-1]

@@ -1,8 +1,14 @@
-"""Checks a model must pass before edgecls saves or converts it."""
+"""Checks a builder's options and a model must pass before edgecls builds, saves or converts it."""
 
 from __future__ import annotations
 
 from edgecls.errors import EdgeclsError
+
+
+def choose(name: str, option: str, value, choices: tuple) -> None:
+    """A one-line error unless the builder option ``option`` of model ``name`` is one of ``choices``."""
+    if value not in choices:
+        raise EdgeclsError(f"{name}: {option} must be one of {', '.join(choices)}; received {option}={value!r}")
 
 
 def walk_layers(model):

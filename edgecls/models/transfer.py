@@ -33,6 +33,7 @@ import numpy as np
 
 from edgecls._tf import keras
 from edgecls.errors import EdgeclsError
+from edgecls.models.checks import choose
 from edgecls.models.layers import classifier
 from edgecls.models.registry import register_model
 
@@ -111,8 +112,8 @@ def build_transfer(name: str, input_shape, num_classes: int, *, weights: str | N
                    train_batchnorm: bool = False):
     """The transfer model ``name`` (a key of ``BASES``) with a frozen base; see the module docstring for options."""
     spec = BASES[name]
-    _choose(name, "head", head, tuple(HEADS))
-    _choose(name, "activation", activation, ACTIVATIONS)
+    choose(name, "head", head, tuple(HEADS))
+    choose(name, "activation", activation, ACTIVATIONS)
     size = spec.default_size if base_size is None else base_size
     if isinstance(size, bool) or not isinstance(size, int) or size < spec.min_size:
         raise EdgeclsError(f"{name}: base_size must be an integer >= {spec.min_size}; received base_size={size!r}")
@@ -155,11 +156,6 @@ def _short_batchnorm_memory(base, momentum: float = 0.99) -> None:
     for layer in base.layers:
         if isinstance(layer, norm):
             layer.momentum = min(layer.momentum, momentum)
-
-
-def _choose(name: str, option: str, value, choices: tuple) -> None:
-    if value not in choices:
-        raise EdgeclsError(f"{name}: {option} must be one of {', '.join(choices)}; received {option}={value!r}")
 
 
 def _dropout(name: str, head: str, dropout) -> tuple[float, ...]:
