@@ -148,6 +148,26 @@ def test_augmentation_presets_keep_shape_and_range_and_change_pixels(preset):
     assert not np.allclose(np.sort(x.reshape(16, -1), axis=1), np.sort(pixels.reshape(16, -1), axis=1))
 
 
+def test_a_training_epoch_gives_every_image_once_with_its_own_label_in_a_new_order():
+    from edgecls.train.pipeline import make_dataset
+
+    n = 50
+    pixels = np.arange(n, dtype=np.uint8).reshape(n, 1, 1, 1) * np.ones((1, 4, 4, 3), dtype=np.uint8)
+    labels = np.arange(n) % 7
+    ds = make_dataset(pixels, labels, 7, 16, training=True, seed=3)
+    orders = []
+    for _ in range(2):
+        batches = list(ds)
+        assert [len(y) for _, y in batches] == [16, 16, 16, 2]
+        ids = np.concatenate([x.numpy()[:, 0, 0, 0] for x, _ in batches]).astype(int)
+        got = np.concatenate([y.numpy().argmax(axis=1) for _, y in batches])
+        assert sorted(ids) == list(range(n)) and np.array_equal(got, labels[ids])
+        orders.append(ids)
+    assert not np.array_equal(orders[0], orders[1]) and not np.array_equal(orders[0], np.arange(n))
+    kept = [len(y) for _, y in make_dataset(pixels, labels, 7, 16, drop_remainder=True)]
+    assert kept == [16, 16, 16]
+
+
 def test_the_crop_shifts_by_whole_pixels_without_blurring():
     from edgecls.train.pipeline import augmenter
 
