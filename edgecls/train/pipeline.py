@@ -89,7 +89,8 @@ def make_dataset(pixels: np.ndarray, labels: np.ndarray, num_classes: int, batch
     48,000 training images decoded at 192x192, as QAT at the default's input size does).
 
     ``drop_remainder`` is for several replicas: a last batch too small to give every replica an example
-    leaves one with an empty batch, which batch normalization cannot take."""
+    leaves one with an empty batch, which batch normalization cannot take. Call it outside a distribution
+    strategy's scope (as the trainer does): inside one, the images' variable would be mirrored onto every device."""
     t = tf()
     with t.device("/cpu:0"):  # a variable, so the map function reads it by reference instead of copying it
         images = t.Variable(pixels, trainable=False)
