@@ -93,6 +93,23 @@ def test_recipes_load_and_overrides_win():
         config_from(None, {"data": "x"})
 
 
+def test_the_command_line_sets_sgd_momentum_over_the_recipe(monkeypatch, tmp_path):
+    from click.testing import CliRunner
+
+    from edgecls.cli import cli
+    from edgecls.train import trainer
+
+    seen = {}
+    monkeypatch.setattr(trainer, "train", lambda config, out, command=None: seen.update(config=config))
+    args = ["train", "--recipe", "airnet-w-bf16-cifar10", "--data", "somewhere", "--out", str(tmp_path / "run")]
+    result = CliRunner().invoke(cli, args + ["--momentum", "0.85", "--batch-size", "1024"])
+    assert result.exit_code == 0, result.output
+    assert seen["config"].momentum == 0.85 and seen["config"].batch_size == 1024
+    assert seen["config"].optimizer == "sgd" and seen["config"].learning_rate == 0.2   # the rest from the recipe
+    result = CliRunner().invoke(cli, args + ["--momentum", "1"])
+    assert result.exit_code != 0 and "--momentum" in result.output
+
+
 def test_every_recipe_is_a_valid_config_for_a_registered_model():
     from edgecls.models import list_models
     from edgecls.train.recipes import recipe_names

@@ -37,6 +37,7 @@ def _model_options(ctx, param, values) -> dict | None:
 @click.option("--batch-size", type=click.IntRange(1), help="[128]")
 @click.option("--optimizer", type=click.Choice(OPTIMIZERS), help="[adam]")
 @click.option("--lr", "learning_rate", type=float, help="[1e-3] (Peak) learning rate.")
+@click.option("--momentum", type=click.FloatRange(0, 1, max_open=True), help="[0.9] Nesterov momentum of sgd.")
 @click.option("--schedule", type=click.Choice(SCHEDULES), help="[constant]")
 @click.option("--weight-decay", type=float, help="[0]")
 @click.option("--label-smoothing", type=float, help="[0]")

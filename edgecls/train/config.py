@@ -20,7 +20,7 @@ class TrainConfig:
     batch_size: int = 128
     optimizer: str = "adam"
     learning_rate: float = 1e-3
-    momentum: float = 0.9              # sgd and rmsprop
+    momentum: float = 0.9              # sgd (Nesterov); rmsprop runs without momentum
     schedule: str = "constant"
     warmup_fraction: float = 0.25      # onecycle: share of the steps spent rising to the peak rate
     weight_decay: float = 0.0          # decoupled, applied by the optimizer
