@@ -85,8 +85,8 @@ def make_dataset(pixels: np.ndarray, labels: np.ndarray, num_classes: int, batch
     """Batches of (float32 0..255 pixels, one-hot labels); shuffled and augmented when ``training``.
 
     What is shuffled is the images' indices, and each batch gathers its images from one copy of the array: a
-    shuffle buffer of the images themselves would hold a second copy of the whole split (5 GB more for CIFAR-10's
-    48,000 training images decoded at 192x192, as QAT at the default's input size does).
+    shuffle buffer of the images themselves would hold a second copy of the whole split for as long as training
+    runs. (Making the variable briefly takes two copies, so the peak is not lower, only what stays.)
 
     ``drop_remainder`` is for several replicas: a last batch too small to give every replica an example
     leaves one with an empty batch, which batch normalization cannot take. Call it outside a distribution
