@@ -94,7 +94,7 @@ def make_dataset(pixels: np.ndarray, labels: np.ndarray, num_classes: int, batch
     t = tf()
     with t.device("/cpu:0"):  # a variable, so the map function reads it by reference instead of copying it
         images = t.Variable(pixels, trainable=False)
-    targets = t.one_hot(t.convert_to_tensor(labels.astype(np.int32)), num_classes)
+    targets = t.one_hot(labels.astype(np.int32), num_classes)
     ds = t.data.Dataset.range(len(labels))
     if training:
         ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
