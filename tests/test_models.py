@@ -114,6 +114,20 @@ def test_airnet_w_takes_gelu_and_int8_tflite_runs_it_as_one_op(tmp_path):
         create_model("airnet-w", SHAPE, CLASSES, activation="elu")
 
 
+
+def test_airnet_w_takes_its_widths_from_the_command_line(tmp_path):
+    from edgecls.errors import EdgeclsError
+
+    k = keras()
+    model = create_model("airnet-w", SHAPE, CLASSES, widths=[16, 48, 40])   # as --model-option widths=[16,48,40]
+    convs = [layer for layer in model.layers if isinstance(layer, k.layers.Conv2D) and layer.name != "whiten"]
+    assert [layer.filters for layer in convs] == [16, 16, 48, 48, 40, 40]
+    assert model(pixels(), training=False).shape == (len(pixels()), CLASSES)
+    for bad in ([64, 256], [64, 256, 0], [64, 256.5, 256], "64,256,256"):
+        with pytest.raises(EdgeclsError, match="airnet-w: widths must be three positive whole numbers"):
+            create_model("airnet-w", SHAPE, CLASSES, widths=bad)
+
+
 def non_trainable(model) -> int:
     return sum(int(w.shape.num_elements()) for w in model.non_trainable_weights)
 

@@ -131,3 +131,29 @@ def test_a_finished_run_folder_is_not_overwritten(trained_run):
     run_dir, _ = trained_run
     with pytest.raises(EdgeclsError, match="already holds a run"):
         train(TrainConfig(model="tiny-test", data="unused"), run_dir)
+
+
+def test_early_stopping_waits_until_a_scheduled_rate_has_halved(tmp_path):
+    from edgecls._tf import keras
+    from edgecls.train.callbacks import standard_callbacks
+    from edgecls.train.config import TrainConfig
+    from edgecls.train.optim import rate_falls_at
+
+    onecycle = TrainConfig(model="tiny-test", data="x", epochs=60, schedule="onecycle", warmup_fraction=0.25)
+    assert rate_falls_at(onecycle) == 38          # 15 warm-up epochs, then half of the 45 cosine ones
+    assert rate_falls_at(TrainConfig(model="tiny-test", data="x", epochs=10, schedule="cosine")) == 5
+    assert rate_falls_at(TrainConfig(model="tiny-test", data="x", epochs=10)) == 0
+    phase2 = TrainConfig(model="tiny-test", data="x", epochs=10, schedule="onecycle", fine_tune_epochs=6)
+    assert rate_falls_at(phase2, first_epoch=10) == 13
+
+    config = TrainConfig(model="tiny-test", data="x", epochs=12, schedule="cosine", early_stopping_patience=2)
+    stopper = next(c for c in standard_callbacks(config, tmp_path, 100)
+                   if isinstance(c, keras().callbacks.EarlyStopping))
+    model = keras().Sequential([keras().layers.Dense(1, input_shape=(1,))])
+    stopper.set_model(model)
+    stopper.on_train_begin()
+    for epoch in range(12):   # validation accuracy only ever falls
+        stopper.on_epoch_end(epoch, {"val_accuracy": 0.9 - 0.01 * epoch})
+        if model.stop_training:
+            break
+    assert epoch == 8         # counting starts at epoch 6 (the rate halves there), then 2 epochs of patience

@@ -13,6 +13,7 @@ setting (``lookahead = true``).
 from __future__ import annotations
 
 from edgecls._tf import keras
+from edgecls.errors import EdgeclsError
 from edgecls.models.checks import choose
 from edgecls.models.layers import act, bn_relu, classifier, conv_bn_relu, pixel_input
 from edgecls.models.registry import register_model
@@ -69,10 +70,14 @@ def airnet_whitened(input_shape, num_classes, widths=(64, 256, 256), name: str =
 
 
 @register_model("airnet-w", fit_to_data=fit_whitening)
-def airnet_w(input_shape, num_classes, activation: str = "relu"):
+def airnet_w(input_shape, num_classes, activation: str = "relu", widths=(64, 256, 256)):
     """airnet (64/256/256) with airbench's frozen 2x2 whitening stem, identity-initialized convs, gain-free batch
-    norms and logits / 9; ``activation=gelu`` for airbench's GELU."""
-    return airnet_whitened(input_shape, num_classes, activation=activation)
+    norms and logits / 9; ``activation=gelu`` for airbench's GELU, ``widths=[96,320,320]`` for wider blocks."""
+    if (not isinstance(widths, (list, tuple)) or len(widths) != 3
+            or not all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in widths)):
+        raise EdgeclsError(f"airnet-w: widths must be three positive whole numbers, e.g. [64,256,256]; "
+                           f"received widths={widths!r}")
+    return airnet_whitened(input_shape, num_classes, tuple(widths), activation=activation)
 
 
 @register_model("airnet-l")

@@ -10,6 +10,7 @@ from pathlib import Path
 from edgecls._tf import keras
 from edgecls.models.checks import save_model
 from edgecls.train.config import TrainConfig
+from edgecls.train.optim import rate_falls_at
 
 Callback = keras().callbacks.Callback
 
@@ -88,7 +89,8 @@ class Lookahead(Callback):
 
 def standard_callbacks(config: TrainConfig, run_dir: Path, images_per_epoch: int, backup: str = "backup",
                        first_epoch: int = 0) -> list:
-    """Early stopping on val_accuracy (best weights kept), reduce-on-plateau for constant rates, the CSV history,
+    """Early stopping on val_accuracy (best weights kept; under a scheduled rate it starts once the rate has
+    fallen below half its peak), reduce-on-plateau for constant rates, the CSV history,
     best-model checkpoints, a backup for resuming after an interruption, and the throughput line."""
     k = keras()
     from edgecls.train import runs
@@ -96,7 +98,8 @@ def standard_callbacks(config: TrainConfig, run_dir: Path, images_per_epoch: int
     cbs = [
         k.callbacks.BackupAndRestore(str(run_dir / backup)),
         k.callbacks.EarlyStopping(monitor="val_accuracy", patience=config.early_stopping_patience,
-                                  restore_best_weights=True, verbose=1),
+                                  restore_best_weights=True, verbose=1,
+                                  start_from_epoch=rate_falls_at(config, first_epoch)),
         Throughput(images_per_epoch),  # before the CSV history: it adds the epoch's seconds to the logs
         k.callbacks.CSVLogger(str(run_dir / runs.HISTORY), append=True),
         AtomicCheckpoint(run_dir / runs.CHECKPOINT),
