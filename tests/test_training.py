@@ -102,10 +102,10 @@ def test_the_command_line_sets_sgd_momentum_over_the_recipe(monkeypatch, tmp_pat
     seen = {}
     monkeypatch.setattr(trainer, "train", lambda config, out, command=None: seen.update(config=config))
     args = ["train", "--recipe", "airnet-w-bf16-cifar10", "--data", "somewhere", "--out", str(tmp_path / "run")]
-    result = CliRunner().invoke(cli, args + ["--momentum", "0.85", "--batch-size", "1024"])
+    result = CliRunner().invoke(cli, args + ["--momentum", "0.9", "--batch-size", "256"])
     assert result.exit_code == 0, result.output
-    assert seen["config"].momentum == 0.85 and seen["config"].batch_size == 1024
-    assert seen["config"].optimizer == "sgd" and seen["config"].learning_rate == 0.2   # the rest from the recipe
+    assert seen["config"].momentum == 0.9 and seen["config"].batch_size == 256     # the recipe: 0.85, 1024
+    assert seen["config"].optimizer == "sgd" and seen["config"].learning_rate == 1.2   # the rest from the recipe
     result = CliRunner().invoke(cli, args + ["--momentum", "1"])
     assert result.exit_code != 0 and "--momentum" in result.output
 
