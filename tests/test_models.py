@@ -114,8 +114,7 @@ def test_airnet_w_takes_gelu_and_int8_tflite_runs_it_as_one_op(tmp_path):
         create_model("airnet-w", SHAPE, CLASSES, activation="elu")
 
 
-
-def test_airnet_w_takes_its_widths_from_the_command_line(tmp_path):
+def test_airnet_w_takes_its_widths_from_the_command_line():
     from edgecls.errors import EdgeclsError
 
     k = keras()

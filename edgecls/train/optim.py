@@ -24,8 +24,8 @@ def learning_rate(config: TrainConfig, steps: int):
 def rate_falls_at(config: TrainConfig, first_epoch: int = 0) -> int:
     """The epoch from which a scheduled rate is below half its peak: early stopping waits for it, because under
     a decaying rate the accuracy comes late (at the peak of airbench's rate, validation accuracy swung by 15 points
-    for 15 epochs). 0 for a constant rate. Phase 2 (``first_epoch`` >= ``config.epochs``) is a plain cosine over
-    the fine-tuning epochs."""
+    for 15 epochs). A constant rate gives ``first_epoch``: no wait. Phase 2 (``first_epoch`` >= ``config.epochs``)
+    is a plain cosine over the fine-tuning epochs."""
     if config.schedule == "constant":
         return first_epoch
     if first_epoch >= config.epochs:
