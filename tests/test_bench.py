@@ -349,3 +349,21 @@ def test_merge_report_has_a_device_column(tmp_path):
     assert f"| Device | Model | {HEADER} |" in report.markdown
     assert [r[0] for r in table_rows(report.markdown) if r[0] in ("Pi 4", "Desktop")] == ["Pi 4", "Desktop"]
     assert [(r["device"], r["p50_ms"]) for r in report.rows] == [("Pi 4", 9.0), ("Desktop", 1.0)]
+
+
+@pytest.mark.tf
+def test_size_probe_writes_one_int8_graph_per_size_and_sizes_a_transfer_base_with_its_input(tmp_path):
+    """bench/size_probe.py: a custom model at 16 and 24, and MobileNetV2 at 32 with its base at 32 too (no Resizing
+    to the default 96 in the graph); run in a subprocess so this process never imports TensorFlow."""
+    from edgecls.runtime.inspect import inspect_model
+
+    script = str(ROOT / "bench" / "size_probe.py")
+    for args in (["tiny-test", "16", "24"], ["mobilenetv2", "32", "--option", "weights=null", "--option", "alpha=0.35"]):
+        done = subprocess.run([sys.executable, script, *args, "--classes", "3", "--out", str(tmp_path)],
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr[-2000:]
+    for name, side in (("tiny-test-16", 16), ("tiny-test-24", 24), ("mobilenetv2-32", 32)):
+        info = inspect_model(tmp_path / f"{name}-int8.tflite")
+        assert info["inputs"][0]["shape"] == [1, side, side, 3] and info["inputs"][0]["dtype"] == "uint8"
+        assert info["outputs"][0]["shape"] == [1, 3]
+        assert not any(op.startswith("RESIZE") for op in info["operators"]), name
