@@ -13,31 +13,21 @@ trained model's, since the graph and the tensor shapes are the same. Needs ``pip
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from edgecls.cli.options import key_value
+
 CALIBRATION = 20
-
-
-def option(text: str) -> tuple[str, object]:
-    """``key=value`` with the value read as JSON when it parses (numbers, lists, true/false), else as text."""
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"--option takes key=value; received {text!r}")
-    try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", help="a registered model (edgecls models)")
     parser.add_argument("sizes", nargs="+", type=int, help="square input sizes in pixels")
-    parser.add_argument("--option", action="append", type=option, default=[], help="model option key=value")
+    parser.add_argument("--option", action="append", type=key_value, default=[], help="model option key=value")
     parser.add_argument("--classes", type=int, default=10)
     parser.add_argument("--out", default="runs/size-probe")
     args = parser.parse_args(argv)

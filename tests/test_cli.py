@@ -106,3 +106,23 @@ def test_console_script_is_installed():
     assert exe, "the edgecls console script is not installed beside this Python"
     result = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and "edgecls" in result.stdout
+
+
+def test_key_value_reads_json_values_and_keeps_other_text():
+    from edgecls.cli.options import key_value
+
+    assert key_value("widths=[96,320,320]") == ("widths", [96, 320, 320])
+    assert key_value("alpha=0.35") == ("alpha", 0.35)
+    assert key_value("weights=null") == ("weights", None)
+    assert key_value("head=dense") == ("head", "dense")
+    assert key_value("path=a=b") == ("path", "a=b")
+    for bad in ("head", "=dense"):
+        with pytest.raises(ValueError, match="expected KEY=VALUE"):
+            key_value(bad)
+
+
+def test_train_rejects_a_model_option_without_a_value_before_doing_anything(tmp_path):
+    result = CliRunner().invoke(cli, ["train", "--model", "tiny-test", "--model-option", "head", "--data", "cifar10",
+                                      "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2 and "expected KEY=VALUE; received 'head'" in result.output
+    assert not (tmp_path / "run").exists()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 
 data_option = click.option(
@@ -11,3 +13,14 @@ data_option = click.option(
 class_map_option = click.option(
     "--class-map", default="auto", show_default=True, metavar="auto|none|animals10|FILE.json",
     help="Rename class folders (auto: Animals-10's Italian names become English).")
+
+
+def key_value(item: str) -> tuple[str, object]:
+    """``KEY=VALUE`` with the value read as JSON where it parses (numbers, lists, true/false/null), else as text."""
+    key, sep, raw = item.partition("=")
+    if not sep or not key:
+        raise ValueError(f"expected KEY=VALUE; received {item!r}")
+    try:
+        return key, json.loads(raw)
+    except ValueError:
+        return key, raw

@@ -1,26 +1,19 @@
 from __future__ import annotations
 
-import json
 import shlex
 import sys
 
 import click
 
-from edgecls.cli.options import class_map_option
+from edgecls.cli.options import class_map_option, key_value
 from edgecls.train.config import AUGMENTATIONS, DISTRIBUTE, OPTIMIZERS, PRECISIONS, SCHEDULES
 
 
 def _model_options(ctx, param, values) -> dict | None:
-    options = {}
-    for item in values:
-        key, sep, raw = item.partition("=")
-        if not sep:
-            raise click.BadParameter(f"expected KEY=VALUE; received {item!r}") from None
-        try:
-            options[key] = json.loads(raw)
-        except ValueError:
-            options[key] = raw
-    return options or None
+    try:
+        return dict(key_value(item) for item in values) or None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
 
 
 @click.command()
