@@ -360,7 +360,7 @@ def test_size_probe_writes_one_int8_graph_per_size_and_sizes_a_transfer_base_wit
     script = str(ROOT / "bench" / "size_probe.py")
     for args in (["tiny-test", "16", "24"], ["mobilenetv2", "32", "--option", "weights=null", "--option", "alpha=0.35"]):
         done = subprocess.run([sys.executable, script, *args, "--classes", "3", "--out", str(tmp_path)],
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr[-2000:]
     for name, side in (("tiny-test-16", 16), ("tiny-test-24", 24), ("mobilenetv2-32", 32)):
         info = inspect_model(tmp_path / f"{name}-int8.tflite")
