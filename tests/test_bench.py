@@ -367,3 +367,49 @@ def test_size_probe_writes_one_int8_graph_per_size_and_sizes_a_transfer_base_wit
         assert info["inputs"][0]["shape"] == [1, side, side, 3] and info["inputs"][0]["dtype"] == "uint8"
         assert info["outputs"][0]["shape"] == [1, 3]
         assert not any(op.startswith("RESIZE") for op in info["operators"]), name
+
+
+def test_airbench_reference_reads_a_class_folder_zip_and_the_python_tarball_alike(tmp_path):
+    """bench/airbench_reference.py's readers (numpy and Pillow only; training needs PyTorch): the same pixels and
+    labels from the class-folder zip and from the official tarball's pickles, other splits and folders ignored."""
+    import importlib.util
+    import pickle
+    import zipfile
+
+    from PIL import Image
+
+    spec = importlib.util.spec_from_file_location("airbench_reference", ROOT / "bench" / "airbench_reference.py")
+    ref = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ref)
+    rng = np.random.default_rng(0)
+    images = {split: rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8) for split, n in (("train", 5), ("test", 3))}
+    labels = {"train": np.array([0, 9, 3, 3, 5]), "test": np.array([7, 1, 0])}
+
+    archive = tmp_path / "cifar.zip"
+    with zipfile.ZipFile(archive, "w") as out:
+        for split in ("train", "test"):
+            for i, (pixels, label) in enumerate(zip(images[split], labels[split])):
+                png = io.BytesIO()  # lossless, so the pixels come back exactly
+                Image.fromarray(pixels).save(png, format="PNG")
+                out.writestr(f"c10/{split}/{ref.CLASSES[label]}/{i:04d}.png", png.getvalue())
+        out.writestr("c10/extra/cat/0000.png", png.getvalue())
+        out.writestr("c10/test/notaclass/0000.png", png.getvalue())
+    tarball = tmp_path / "cifar-10-python.tar.gz"
+    with tarfile.open(tarball, "w:gz") as out:
+        for split, names in (("train", [f"data_batch_{i}" for i in range(1, 6)]), ("test", ["test_batch"])):
+            for j, name in enumerate(names):
+                part = slice(j, j + 1) if split == "train" else slice(None)
+                batch = {b"data": images[split][part].transpose(0, 3, 1, 2).reshape(-1, 3072),
+                         b"labels": labels[split][part].tolist()}
+                blob = pickle.dumps(batch)
+                info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+                info.size = len(blob)
+                out.addfile(info, io.BytesIO(blob))
+    for split in ("train", "test"):
+        order = np.argsort([f"{ref.CLASSES[y]}/{i:04d}" for i, y in enumerate(labels[split])])  # zip: sorted names
+        x, y = ref.read_zip(str(archive), split)
+        np.testing.assert_array_equal(x, images[split][order])
+        np.testing.assert_array_equal(y, labels[split][order])
+        x, y = ref.read_tarball(str(tarball), split)
+        np.testing.assert_array_equal(x, images[split])
+        np.testing.assert_array_equal(y, labels[split])
