@@ -413,3 +413,25 @@ def test_airbench_reference_reads_a_class_folder_zip_and_the_python_tarball_alik
         x, y = ref.read_tarball(str(tarball), split)
         np.testing.assert_array_equal(x, images[split])
         np.testing.assert_array_equal(y, labels[split])
+
+
+def test_ensemble_scores_each_file_and_their_average_as_evaluate_does(tiny_models, colours, tmp_path):
+    """bench/ensemble.py: one row per file, top-1 equal to `edgecls evaluate`'s, and one for the pair; a missing
+    file is a one-line error and exit 2."""
+    from edgecls.evaluate import evaluate
+
+    script = str(ROOT / "bench" / "ensemble.py")
+    done = subprocess.run([sys.executable, script, *map(str, tiny_models), "--data", str(colours)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = {r[0]: float(r[1]) for r in table_rows(done.stdout) if r[0] not in ("models", "---")}
+    fp32, int8 = (m.stem for m in tiny_models)
+    assert set(rows) == {fp32, int8, f"{fp32} + {int8}"}
+    for model in tiny_models:
+        assert rows[model.stem] == pytest.approx(evaluate(model, str(colours))["accuracy"], abs=1e-4)
+
+    missing = tmp_path / "nowhere.tflite"
+    done = subprocess.run([sys.executable, script, str(tiny_models[0]), str(missing), "--data", str(colours)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip().splitlines()[-1].startswith("error: ") and str(missing) in done.stderr
