@@ -17,23 +17,19 @@ from pathlib import Path
 import numpy as np
 
 
-def probabilities(model: str, data: str, split: str, threads: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """The model's probabilities on the split, columns in the dataset's class order, and the labels."""
-    from edgecls.data import DataOptions, load_dataset
-    from edgecls.data.decode import decode_split
+def probabilities(model: str, data: str, split: str, threads: int | None, classes: list[str] | None):
+    """The model's probabilities with columns in ``classes`` order (default: its own labels'), the true classes
+    as indices into ``classes``, and ``classes``."""
     from edgecls.errors import EdgeclsError
-    from edgecls.runtime import Classifier
+    from edgecls.evaluate import predict_split
 
-    classifier = Classifier(model, threads)
-    dataset = load_dataset(data, DataOptions(progress=False))
-    missing = [c for c in dataset.classes if c not in classifier.labels]
-    if missing:
-        raise EdgeclsError(f"{model}: does not know the classes {', '.join(missing)} of {data}")
-    pixels, labels, skipped = decode_split(dataset.split(split), classifier.size, classifier.meta.input.fit)
-    for path, reason in skipped:
-        print(f"skipped {path}: {reason}", file=sys.stderr)
-    probs = classifier.predict(pixels)
-    return probs[:, [classifier.labels.index(c) for c in dataset.classes]], labels
+    found = predict_split(model, data, split, threads=threads)
+    classes = classes or found.labels
+    if sorted(classes) != sorted(found.labels):
+        raise EdgeclsError(f"{model}: its labels ({', '.join(found.labels)}) are not those of the first model")
+    order = [found.labels.index(c) for c in classes]
+    to_classes = np.array([classes.index(c) for c in found.labels])
+    return found.probs[:, order], to_classes[found.y], classes
 
 
 def main(argv=None) -> int:
@@ -49,8 +45,11 @@ def main(argv=None) -> int:
     from edgecls.errors import EdgeclsError
 
     names = [Path(m).stem for m in args.models]
+    runs, classes = [], None
     try:
-        runs = [probabilities(m, args.data, args.split, args.threads) for m in args.models]
+        for model in args.models:
+            probs, labels, classes = probabilities(model, args.data, args.split, args.threads, classes)
+            runs.append((probs, labels))
     except EdgeclsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -39,9 +40,16 @@ class _Predictor:
         self.predict = lambda x: model.predict(x.astype(np.float32), batch_size=256, verbose=0)
 
 
-def evaluate(model: str | Path, data: str, split: str = "test", limit: int | None = None,
-             threads: int | None = None, class_map: str | None = None) -> dict:
-    """Accuracy, macro / weighted precision, recall and F1, loss, per-class figures and the confusion matrix."""
+class Predictions(NamedTuple):
+    probs: np.ndarray     # one row per image, columns in ``labels`` order
+    y: np.ndarray         # the true classes as indices into ``labels``
+    labels: list[str]     # the model's labels
+    skipped: int          # images that could not be read
+
+
+def predict_split(model: str | Path, data: str, split: str = "test", limit: int | None = None,
+                  threads: int | None = None, class_map: str | None = None) -> Predictions:
+    """The model's probabilities on a dataset split and the true classes, both in the model's label order."""
     predictor = _Predictor(Path(model), threads)
     dataset = load_dataset(data, DataOptions(class_map=class_map, progress=False))
     part = dataset.split(split)
@@ -58,8 +66,13 @@ def evaluate(model: str | Path, data: str, split: str = "test", limit: int | Non
         print(f"skipped {path}: {reason}", file=sys.stderr)
     # Map the data's class indices onto the model's label order.
     remap = np.array([predictor.labels.index(c) for c in dataset.classes])
-    y = remap[labels]
-    probs = predictor.predict(pixels)
-    report = classification_report(y, probs.argmax(axis=1), predictor.labels, probs)
-    report.update(model=str(model), data=data, split=split, skipped=len(skipped))
+    return Predictions(predictor.predict(pixels), remap[labels], list(predictor.labels), len(skipped))
+
+
+def evaluate(model: str | Path, data: str, split: str = "test", limit: int | None = None,
+             threads: int | None = None, class_map: str | None = None) -> dict:
+    """Accuracy, macro / weighted precision, recall and F1, loss, per-class figures and the confusion matrix."""
+    found = predict_split(model, data, split, limit, threads, class_map)
+    report = classification_report(found.y, found.probs.argmax(axis=1), found.labels, found.probs)
+    report.update(model=str(model), data=data, split=split, skipped=found.skipped)
     return report

@@ -435,3 +435,19 @@ def test_ensemble_scores_each_file_and_their_average_as_evaluate_does(tiny_model
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.strip().splitlines()[-1].startswith("error: ") and str(missing) in done.stderr
+
+
+def test_predict_split_and_evaluate_agree_and_count_an_unreadable_image(tiny_models, tmp_path, capsys):
+    """edgecls.evaluate: the probabilities and true classes come in the model's label order; an unreadable test
+    file is named on stderr, counted as skipped and left out, and evaluate's accuracy is that of the predictions."""
+    from edgecls.evaluate import evaluate, predict_split
+
+    data = write_colour_dataset(tmp_path / "colours", per_class=4)
+    (data / "test" / "red" / "broken.png").write_bytes(b"not a png")
+    found = predict_split(tiny_models[1], str(data))
+    assert found.labels == ["blue", "green", "red"] and found.skipped == 1
+    assert "broken.png" in capsys.readouterr().err
+    assert found.probs.shape == (12, 3) and np.bincount(found.y).tolist() == [4, 4, 4]  # 13 files, 12 readable
+    report = evaluate(tiny_models[1], str(data))
+    assert report["skipped"] == 1
+    assert report["accuracy"] == pytest.approx(float((found.probs.argmax(axis=1) == found.y).mean()))
