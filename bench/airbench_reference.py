@@ -13,21 +13,16 @@ depend on:
     python -m venv /tmp/torch && /tmp/torch/bin/pip install torch -e .   # edgecls' base install, no TensorFlow
     /tmp/torch/bin/python bench/airbench_reference.py --data ../shared/datasets/cifar10-jpeg.zip [--preset airbench95]
 
-The archive is a class-folder zip (``<root>/<split>/<class>/<file>.jpg``) or the official python tarball.
+``--data`` is any CIFAR-10 source edgecls reads: the class-folder zip above, ``cifar10:PATH`` for the official
+python tarball, or ``cifar10`` to download it.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import math
 import sys
-import tarfile
 import time
-import zipfile
-
-import numpy as np
-from PIL import Image
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 MEAN = (0.4914, 0.4822, 0.4465)
@@ -38,40 +33,26 @@ HYP = dict(batch_size=1024, lr=11.5, momentum=0.85, weight_decay=0.0153, bias_sc
 PRESETS = {"airbench94": {}, "airbench95": dict(lr=10.0, widths=(128, 384, 384), epochs=15)}
 
 
-def read_zip(path: str, split: str) -> tuple[np.ndarray, np.ndarray]:
-    images, labels = [], []
-    with zipfile.ZipFile(path) as archive:
-        for name in sorted(archive.namelist()):
-            parts = name.split("/")
-            if len(parts) < 3 or parts[-3] != split or parts[-2] not in CLASSES or name.endswith("/"):
-                continue
-            with Image.open(io.BytesIO(archive.read(name))) as image:
-                images.append(np.asarray(image.convert("RGB")))
-            labels.append(CLASSES.index(parts[-2]))
-    return np.stack(images), np.array(labels)
-
-
-def read_tarball(path: str, split: str) -> tuple[np.ndarray, np.ndarray]:
-    from edgecls.data.cifar import unpickle  # refuses pickles that hold anything but data
-
-    names = ["test_batch"] if split == "test" else [f"data_batch_{i}" for i in range(1, 6)]
-    images, labels = [], []
-    with tarfile.open(path) as archive:
-        for name in names:
-            member = f"cifar-10-batches-py/{name}"
-            batch = unpickle(archive.extractfile(member).read(), f"{path}:{member}")
-            images.append(batch[b"data"].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
-            labels.append(np.array(batch[b"labels"]))
-    return np.concatenate(images), np.concatenate(labels)
-
-
-def load(path: str, split: str):
+def load(data: str):
+    """Train and test images as normalized NCHW float tensors with their labels, read by edgecls."""
     import torch
 
-    images, labels = (read_tarball if path.endswith((".tar.gz", ".tgz")) else read_zip)(path, split)
-    x = torch.tensor(images).float().div(255).permute(0, 3, 1, 2)
-    x = (x - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
-    return x.contiguous(memory_format=torch.channels_last), torch.tensor(labels)
+    from edgecls.data import DataOptions, load_dataset
+    from edgecls.data.decode import decode_split
+    from edgecls.errors import EdgeclsError
+
+    dataset = load_dataset(data, DataOptions(progress=False))
+    if tuple(dataset.classes) != CLASSES:
+        raise EdgeclsError(f"{data}: classes {', '.join(dataset.classes)}, not CIFAR-10's")
+    out = []
+    for split in ("train", "test"):
+        images, labels, skipped = decode_split(dataset.split(split), (32, 32))
+        for path, reason in skipped:
+            print(f"skipped {path}: {reason}", file=sys.stderr)
+        x = torch.tensor(images).float().div(255).permute(0, 3, 1, 2)
+        x = (x - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
+        out += [x.contiguous(memory_format=torch.channels_last), torch.tensor(labels)]
+    return out
 
 
 def build(torch, nn):
@@ -153,7 +134,7 @@ def predict(torch, F, net, x, tta: int, autocast):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", required=True, help="class-folder CIFAR-10 zip or cifar-10-python.tar.gz")
+    parser.add_argument("--data", required=True, help="a CIFAR-10 source edgecls reads (zip, cifar10:PATH, cifar10)")
     parser.add_argument("--preset", choices=tuple(PRESETS), default="airbench94")
     parser.add_argument("--epochs", type=float, help="default: the preset's (9.9 for airbench94, 15 for airbench95)")
     parser.add_argument("--precision", choices=("float32", "bfloat16"), default="bfloat16")
@@ -175,8 +156,13 @@ def main(argv=None) -> int:
     def autocast():
         return torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == torch.bfloat16)
 
-    x_train, y_train = load(args.data, "train")
-    x_test, y_test = load(args.data, "test")
+    from edgecls.errors import EdgeclsError
+
+    try:
+        x_train, y_train, x_test, y_test = load(args.data)
+    except EdgeclsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(f"train {tuple(x_train.shape)}  test {tuple(x_test.shape)}", flush=True)
 
     h = HYP
