@@ -174,7 +174,7 @@ def main(argv=None) -> int:
     lr_bias = lr * h["bias_scaler"]
 
     net = build(torch, nn)
-    whiten(torch, net[0], x_train[:5000])
+    whiten(torch, net[0], x_train[torch.randperm(len(x_train))[:5000]])  # airbench: 5,000 of its shuffled copy
     norm_biases = [p for k, p in net.named_parameters() if "norm" in k and p.requires_grad]
     others = [p for k, p in net.named_parameters() if "norm" not in k and p.requires_grad]
     optimizer = torch.optim.SGD([dict(params=norm_biases, lr=lr_bias, weight_decay=wd / lr_bias),
