@@ -24,6 +24,10 @@ import math
 import sys
 import time
 
+import torch
+import torch.nn.functional as F
+from torch import nn
+
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 MEAN = (0.4914, 0.4822, 0.4465)
 STD = (0.2470, 0.2435, 0.2616)
@@ -35,8 +39,6 @@ PRESETS = {"airbench94": {}, "airbench95": dict(lr=10.0, widths=(128, 384, 384),
 
 def load(data: str):
     """Train and test images as normalized NCHW float tensors with their labels, read by edgecls."""
-    import torch
-
     from edgecls.data import DataOptions, load_dataset
     from edgecls.data.decode import decode_split
     from edgecls.errors import EdgeclsError
@@ -55,7 +57,7 @@ def load(data: str):
     return out
 
 
-def build(torch, nn):
+def build():
     class BatchNorm(nn.BatchNorm2d):
         def __init__(self, width):
             super().__init__(width, eps=1e-12, momentum=1 - HYP["bn_momentum"])
@@ -93,7 +95,7 @@ def build(torch, nn):
     return net.to(memory_format=torch.channels_last)
 
 
-def whiten(torch, layer, images, eps=5e-4):
+def whiten(layer, images, eps=5e-4):
     c, (h, w) = images.shape[1], layer.weight.shape[2:]
     patches = images.unfold(2, h, 1).unfold(3, w, 1).transpose(1, 3).reshape(-1, c * h * w).float()
     values, vectors = torch.linalg.eigh(patches.T @ patches / len(patches), UPLO="U")
@@ -102,7 +104,7 @@ def whiten(torch, layer, images, eps=5e-4):
     layer.weight.data[:] = torch.cat((scaled, -scaled))
 
 
-def crop(torch, padded, size, r):
+def crop(padded, size, r):
     """Each image shifted by up to ``r`` pixels in each direction (a random crop of the reflect-padded batch)."""
     shifts = torch.randint(0, 2 * r + 1, (len(padded), 2))
     out = torch.empty((len(padded), padded.shape[1], size, size), dtype=padded.dtype)
@@ -113,7 +115,7 @@ def crop(torch, padded, size, r):
     return out.contiguous(memory_format=torch.channels_last)
 
 
-def predict(torch, F, net, x, tta: int, autocast):
+def predict(net, x, tta: int, autocast):
     def mirror(v):
         return 0.5 * net(v) + 0.5 * net(v.flip(-1))
 
@@ -142,10 +144,6 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    import torch
-    import torch.nn.functional as F
-    from torch import nn
-
     HYP.update(PRESETS[args.preset])
     if args.epochs is None:
         args.epochs = HYP["epochs"]
@@ -173,8 +171,8 @@ def main(argv=None) -> int:
     wd = h["weight_decay"] * h["batch_size"] / kilostep
     lr_bias = lr * h["bias_scaler"]
 
-    net = build(torch, nn)
-    whiten(torch, net[0], x_train[torch.randperm(len(x_train))[:5000]])  # airbench: 5,000 of its shuffled copy
+    net = build()
+    whiten(net[0], x_train[torch.randperm(len(x_train))[:5000]])  # airbench: 5,000 of its shuffled copy
     norm_biases = [p for k, p in net.named_parameters() if "norm" in k and p.requires_grad]
     others = [p for k, p in net.named_parameters() if "norm" not in k and p.requires_grad]
     optimizer = torch.optim.SGD([dict(params=norm_biases, lr=lr_bias, weight_decay=wd / lr_bias),
@@ -205,7 +203,7 @@ def main(argv=None) -> int:
         tick = time.perf_counter()
         net[0].bias.requires_grad = epoch < h["whiten_bias_epochs"]
         net.train()
-        images = crop(torch, padded, 32, h["translate"])
+        images = crop(padded, 32, h["translate"])
         if epoch % 2 == 1:
             images = images.flip(-1)
         order = torch.randperm(len(images))
@@ -224,12 +222,12 @@ def main(argv=None) -> int:
                 lookahead(1.0)
                 break
         net.eval()
-        acc = (predict(torch, F, net, x_test, 0, autocast).argmax(1) == y_test).float().mean().item()
+        acc = (predict(net, x_test, 0, autocast).argmax(1) == y_test).float().mean().item()
         print(f"epoch {epoch + 1}  {time.perf_counter() - tick:.0f}s  test {acc:.4f}", flush=True)
     minutes = (time.perf_counter() - start) / 60
     net.eval()
     for tta, name in ((0, "none"), (1, "flip"), (2, "flip + shifts (6 views)")):
-        acc = (predict(torch, F, net, x_test, tta, autocast).argmax(1) == y_test).float().mean().item()
+        acc = (predict(net, x_test, tta, autocast).argmax(1) == y_test).float().mean().item()
         print(f"test accuracy, TTA {name}: {acc:.4f}", flush=True)
     print(f"{args.preset}: {args.epochs} epochs in {minutes:.1f} min ({args.precision}, {args.threads} threads)")
     return 0
