@@ -191,3 +191,17 @@ def test_models_list_names_every_custom_model():
     assert result.exit_code == 0, result.output
     listed = {line.split()[0]: line.split()[1] for line in result.output.splitlines()}
     assert all(listed.get(name) == "custom" for name in CUSTOM)
+
+
+def test_airnet_w_takes_airbench_batch_norm_settings():
+    from edgecls.errors import EdgeclsError
+
+    model = create_model("airnet-w", SHAPE, CLASSES, bn_momentum=0.6, bn_epsilon=1e-12)
+    norms = [layer for layer in model.layers if isinstance(layer, keras().layers.BatchNormalization)]
+    assert len(norms) == 6 and {(n.momentum, n.epsilon) for n in norms} == {(0.6, 1e-12)}
+    default = create_model("airnet-w", SHAPE, CLASSES)
+    assert {(n.momentum, n.epsilon) for n in default.layers
+            if isinstance(n, keras().layers.BatchNormalization)} == {(0.9, 1e-3)}
+    for bad in ({"bn_momentum": 1.0}, {"bn_momentum": "0.6"}, {"bn_epsilon": 0}):
+        with pytest.raises(EdgeclsError, match="airnet-w: bn_"):
+            create_model("airnet-w", SHAPE, CLASSES, **bad)

@@ -214,3 +214,55 @@ def test_scale_augmentation_zooms_out():
     out = augmenter("flip-crop-scale", seed=0)(image, training=True).numpy()
     inner = out[:, :, 6:-6].max(axis=(1, 2, 3))
     assert (inner > 128).mean() > 0.25
+
+
+def test_alternating_flips_show_each_image_on_one_side_then_the_other():
+    from edgecls.train.pipeline import make_dataset
+
+    rng = np.random.default_rng(4)
+    n = 12
+    pixels = rng.integers(0, 256, (n, 8, 8, 3)).astype(np.uint8)
+    labels = np.arange(n)          # the label names the image
+    ds = make_dataset(pixels, labels, n, 5, training=True, augment="flip", seed=1, flips="alternate")
+    seen = {}                      # image -> sides per epoch (True: mirrored)
+    batches = iter(ds)
+    for epoch in range(4):
+        for _ in range(3):         # 12 images in batches of 5: 3 batches an epoch, the last one short
+            x, y = next(batches)
+            for image, index in zip(x.numpy(), np.argmax(y.numpy(), axis=1)):
+                mirrored = np.array_equal(image, pixels[index, :, ::-1].astype(np.float32))
+                assert mirrored or np.array_equal(image, pixels[index].astype(np.float32))
+                seen.setdefault(index, []).append(mirrored)
+    assert sorted(seen) == list(range(n))
+    for sides in seen.values():
+        assert sides[0] != sides[1] and sides[::2] == [sides[0]] * 2 and sides[1::2] == [sides[1]] * 2
+    assert 0 < sum(sides[0] for sides in seen.values()) < n   # the first side is random, not the same for all
+
+
+def test_crop_pixels_bounds_the_shift():
+    from edgecls.train.pipeline import make_dataset
+
+    n, side = 64, 16
+    rows = np.broadcast_to(np.arange(side, dtype=np.uint8).reshape(1, side, 1, 1), (n, side, side, 3))
+    labels = np.zeros(n, dtype=np.int64)
+
+    def largest_shift(**options):
+        x, _ = next(iter(make_dataset(rows.copy(), labels, 2, n, training=True, augment="flip-crop", **options)))
+        centre = x.numpy()[:, side // 2, 0, 0]     # the middle row's value is its source row: no reflection here
+        return int(np.abs(centre - side // 2).max())
+
+    assert largest_shift(crop_pixels=1) == 1
+    assert largest_shift() == 2                    # default: an eighth of the side
+
+
+def test_flip_modes_are_checked():
+    from edgecls.train.config import TrainConfig
+    from edgecls.train.pipeline import make_dataset
+
+    with pytest.raises(EdgeclsError, match="unknown flip mode 'alternating'. Did you mean 'alternate'"):
+        make_dataset(np.zeros((2, 4, 4, 3), np.uint8), np.zeros(2), 2, 2, training=True, augment="flip",
+                     flips="alternating")
+    with pytest.raises(EdgeclsError, match="flips must be one of random, alternate"):
+        TrainConfig(model="tiny-test", data="x", flips="sometimes")
+    with pytest.raises(EdgeclsError, match="crop pixels must be a positive whole number; received 0"):
+        TrainConfig(model="tiny-test", data="x", crop_pixels=0)

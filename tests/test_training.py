@@ -157,3 +157,23 @@ def test_early_stopping_waits_until_a_scheduled_rate_has_halved(tmp_path):
         if model.stop_training:
             break
     assert epoch == 8         # counting starts at epoch 6 (the rate halves there), then 2 epochs of patience
+
+
+def test_the_linear_schedule_is_airbench_s_and_survives_saving(tmp_path):
+    from edgecls._tf import keras
+    from edgecls.train.config import TrainConfig
+    from edgecls.train.optim import learning_rate, rate_falls_at
+
+    config = TrainConfig(model="tiny-test", data="x", epochs=10, schedule="linear", warmup_fraction=0.2,
+                         learning_rate=2.0)
+    schedule = learning_rate(config, 100)
+    rates = [float(schedule(step)) for step in (0, 10, 20, 60, 100, 150)]
+    assert rates == pytest.approx([0.4, 1.2, 2.0, 2.0 - 1.86 * 0.5, 0.14, 0.14])
+    assert rate_falls_at(config) == 7      # 2 warm-up epochs, then 0.5 / 0.93 of the 8 decaying ones
+
+    model = keras().Sequential([keras().layers.Dense(1, input_shape=(1,))])
+    model.compile(optimizer=keras().optimizers.SGD(schedule), loss="mse")
+    model.save(tmp_path / "m.keras")
+    loaded = keras().models.load_model(tmp_path / "m.keras", safe_mode=True, compile=True)
+    saved = keras().optimizers.schedules.deserialize(loaded.optimizer.get_config()["learning_rate"])
+    assert type(saved).__name__ == "LinearWarmupDecay" and float(saved(60)) == pytest.approx(1.07)

@@ -6,7 +6,7 @@ import sys
 import click
 
 from edgecls.cli.options import class_map_option, key_value
-from edgecls.train.config import AUGMENTATIONS, DISTRIBUTE, OPTIMIZERS, PRECISIONS, SCHEDULES
+from edgecls.train.config import AUGMENTATIONS, DISTRIBUTE, FLIPS, OPTIMIZERS, PRECISIONS, SCHEDULES
 
 
 def _model_options(ctx, param, values) -> dict | None:
@@ -31,10 +31,15 @@ def _model_options(ctx, param, values) -> dict | None:
 @click.option("--optimizer", type=click.Choice(OPTIMIZERS), help="[adam]")
 @click.option("--lr", "learning_rate", type=float, help="[1e-3] (Peak) learning rate.")
 @click.option("--momentum", type=click.FloatRange(0, 1, max_open=True), help="[0.9] Nesterov momentum of sgd.")
-@click.option("--schedule", type=click.Choice(SCHEDULES), help="[constant]")
+@click.option("--schedule", type=click.Choice(SCHEDULES),
+              help="[constant] onecycle: linear warm-up, then cosine; linear: airbench's, linear both ways.")
+@click.option("--warmup-fraction", type=click.FloatRange(0, 1), help="[0.25] Share of the steps rising to the peak.")
 @click.option("--weight-decay", type=float, help="[0]")
 @click.option("--label-smoothing", type=float, help="[0]")
 @click.option("--augment", type=click.Choice(AUGMENTATIONS), help="[none]")
+@click.option("--crop-pixels", type=click.IntRange(1), help="[1/8 of the side] Largest shift of the random crop.")
+@click.option("--flips", type=click.Choice(FLIPS),
+              help="[random] alternate: airbench's flips, each image's side switching every epoch.")
 @click.option("--lookahead/--no-lookahead", default=None,
               help="[off] airbench's Lookahead weight averaging over the last 70% of the steps.")
 @click.option("--input-size", type=click.IntRange(8), help="Square input side (default: the data's own, or 32).")

@@ -25,12 +25,14 @@ LOGIT_TEMPERATURE = 9.0  # airbench scales its logits by 1/9
 ACTIVATIONS = ("relu", "gelu")
 
 
-def _block(x, filters: int, name: str, scale: bool = True, activation: str = "relu"):
+def _block(x, filters: int, name: str, scale: bool = True, activation: str = "relu", momentum: float = BN_MOMENTUM,
+           epsilon: float = 1e-3):
     k = keras()
     x = k.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_a_conv")(x)
     x = k.layers.MaxPooling2D(name=f"{name}_pool")(x)
-    x = bn_relu(x, f"{name}_a", BN_MOMENTUM, scale, activation)
-    return conv_bn_relu(x, filters, f"{name}_b", momentum=BN_MOMENTUM, scale=scale, activation=activation)
+    x = bn_relu(x, f"{name}_a", momentum, scale, activation, epsilon)
+    return conv_bn_relu(x, filters, f"{name}_b", momentum=momentum, scale=scale, activation=activation,
+                        epsilon=epsilon)
 
 
 def airnet(input_shape, num_classes, widths=(32, 64, 256, 256), name: str = "airnet"):
@@ -50,7 +52,7 @@ def airnet_base(input_shape, num_classes):
 
 
 def airnet_whitened(input_shape, num_classes, widths=(64, 256, 256), name: str = "airnet-w",
-                    activation: str = "relu"):
+                    activation: str = "relu", bn_momentum: float = BN_MOMENTUM, bn_epsilon: float = 1e-3):
     """The whitened stem's weights are placeholders until ``fit_whitening`` sets them from the training images
     (the trainer does, through the registry's ``fit_to_data``); the stem never trains."""
     choose(name, "activation", activation, ACTIVATIONS)
@@ -60,7 +62,8 @@ def airnet_whitened(input_shape, num_classes, widths=(64, 256, 256), name: str =
     whiten = k.layers.Conv2D(channels, WHITEN_SIZE, padding="valid", name="whiten", trainable=False)
     x = act(whiten(x), f"whiten_{activation}", activation)
     for i, filters in enumerate(widths, start=1):
-        x = _block(x, filters, f"block{i}", scale=False, activation=activation)
+        x = _block(x, filters, f"block{i}", scale=False, activation=activation, momentum=bn_momentum,
+                   epsilon=bn_epsilon)
     x = k.layers.GlobalMaxPooling2D(name="gmp")(x)
     model = k.Model(inputs, classifier(x, num_classes, use_bias=False, temperature=LOGIT_TEMPERATURE), name=name)
     for layer in model.layers:
@@ -70,14 +73,21 @@ def airnet_whitened(input_shape, num_classes, widths=(64, 256, 256), name: str =
 
 
 @register_model("airnet-w", fit_to_data=fit_whitening)
-def airnet_w(input_shape, num_classes, activation: str = "relu", widths=(64, 256, 256)):
+def airnet_w(input_shape, num_classes, activation: str = "relu", widths=(64, 256, 256),
+             bn_momentum: float = BN_MOMENTUM, bn_epsilon: float = 1e-3):
     """airnet (64/256/256) with airbench's frozen 2x2 whitening stem, identity-initialized convs, gain-free batch
-    norms and logits / 9; ``activation=gelu`` for airbench's GELU, ``widths=[96,320,320]`` for wider blocks."""
+    norms and logits / 9; ``activation=gelu`` for airbench's GELU, ``widths=[96,320,320]`` for wider blocks,
+    ``bn_momentum`` / ``bn_epsilon`` for the norms (Keras terms; airbench's are 0.6 and 1e-12)."""
     if (not isinstance(widths, (list, tuple)) or len(widths) != 3
             or not all(isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in widths)):
         raise EdgeclsError(f"airnet-w: widths must be three positive whole numbers, e.g. [64,256,256]; "
                            f"received widths={widths!r}")
-    return airnet_whitened(input_shape, num_classes, tuple(widths), activation=activation)
+    if not isinstance(bn_momentum, (int, float)) or not 0.0 <= bn_momentum < 1.0:
+        raise EdgeclsError(f"airnet-w: bn_momentum must be a number in [0, 1); received {bn_momentum!r}")
+    if not isinstance(bn_epsilon, (int, float)) or not bn_epsilon > 0.0:
+        raise EdgeclsError(f"airnet-w: bn_epsilon must be a positive number; received {bn_epsilon!r}")
+    return airnet_whitened(input_shape, num_classes, tuple(widths), activation=activation,
+                           bn_momentum=float(bn_momentum), bn_epsilon=float(bn_epsilon))
 
 
 @register_model("airnet-l")

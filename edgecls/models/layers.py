@@ -13,19 +13,20 @@ def pixel_input(input_shape, name: str = "pixels"):
 
 
 def conv_bn_relu(x, filters: int, name: str, l2: float = 0.0, momentum: float = 0.99, kernel: int = 3,
-                 scale: bool = True, activation: str = "relu"):
+                 scale: bool = True, activation: str = "relu", epsilon: float = 1e-3):
     k = keras()
     reg = k.regularizers.l2(l2) if l2 else None
     x = k.layers.Conv2D(filters, kernel, padding="same", use_bias=False, kernel_regularizer=reg,
                         name=f"{name}_conv")(x)
-    return bn_relu(x, name, momentum, scale, activation)
+    return bn_relu(x, name, momentum, scale, activation, epsilon)
 
 
-def bn_relu(x, name: str, momentum: float = 0.99, scale: bool = True, activation: str = "relu"):
+def bn_relu(x, name: str, momentum: float = 0.99, scale: bool = True, activation: str = "relu",
+            epsilon: float = 1e-3):
     """Batch norm then ReLU (or ``activation``, a Keras activation name); ``scale=False`` drops the norm's learned
     gain (ReLU only needs the offset)."""
     k = keras()
-    x = k.layers.BatchNormalization(momentum=momentum, scale=scale, name=f"{name}_bn")(x)
+    x = k.layers.BatchNormalization(momentum=momentum, epsilon=epsilon, scale=scale, name=f"{name}_bn")(x)
     return act(x, f"{name}_{activation}", activation)
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import dataclasses
 
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adadelta")
-SCHEDULES = ("constant", "cosine", "onecycle")
+SCHEDULES = ("constant", "cosine", "onecycle", "linear")
 AUGMENTATIONS = ("none", "flip", "flip-crop", "flip-rotate-zoom", "flip-crop-scale", "flip-crop-cutout")
 DISTRIBUTE = ("auto", "mirrored", "none")
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
+FLIPS = ("random", "alternate")
 
 
 @dataclasses.dataclass
@@ -22,11 +23,13 @@ class TrainConfig:
     learning_rate: float = 1e-3
     momentum: float = 0.9              # sgd (Nesterov); rmsprop runs without momentum
     schedule: str = "constant"
-    warmup_fraction: float = 0.25      # onecycle: share of the steps spent rising to the peak rate
+    warmup_fraction: float = 0.25      # onecycle, linear: share of the steps spent rising to the peak rate
     weight_decay: float = 0.0          # decoupled, applied by the optimizer
     label_smoothing: float = 0.0
     lookahead: bool = False            # airbench's weight averaging (edgecls/train/callbacks.py, Lookahead)
     augment: str = "none"
+    crop_pixels: int | None = None     # the crop's largest shift in pixels; None: 1/8 of the side (4 on CIFAR-10)
+    flips: str = "random"              # random | alternate (airbench: each image's side switches every epoch)
     input_size: int | None = None      # square side the images are decoded to; None keeps the source size (CIFAR)
     val_fraction: float = 0.1          # held out of train when the data has no val/ split
     limit: int | None = None           # use at most this many training images (quick runs)
@@ -53,12 +56,14 @@ class TrainConfig:
         from edgecls.errors import EdgeclsError
 
         for field, choices in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES), ("augment", AUGMENTATIONS),
-                               ("distribute", DISTRIBUTE), ("precision", PRECISIONS)):
+                               ("distribute", DISTRIBUTE), ("precision", PRECISIONS), ("flips", FLIPS)):
             value = getattr(self, field)
             if value not in choices:
                 raise EdgeclsError(f"{field} must be one of {', '.join(choices)}; received {value!r}")
         if self.epochs < 1 or self.batch_size < 1:
             raise EdgeclsError(f"epochs and batch size must be positive; received {self.epochs}, {self.batch_size}")
+        if self.crop_pixels is not None and self.crop_pixels < 1:
+            raise EdgeclsError(f"crop pixels must be a positive whole number; received {self.crop_pixels}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise EdgeclsError(f"val fraction must be in [0, 1); received {self.val_fraction}")
 

@@ -147,11 +147,15 @@ def _train(config: TrainConfig, run_dir: Path, command: str | None, resume: bool
     if several and min(len(y_train), len(y_val)) < batch:
         raise EdgeclsError(f"with {strategy.num_replicas_in_sync} replicas every batch must be full; the batch size "
                            f"{batch} exceeds the {min(len(y_train), len(y_val))} images of a split")
-    train_ds = make_dataset(x_train, y_train, len(classes), batch, True, config.augment, config.seed, several)
+    train_ds = make_dataset(x_train, y_train, len(classes), batch, True, config.augment, config.seed, several,
+                            crop_pixels=config.crop_pixels, flips=config.flips)
     val_ds = make_dataset(x_val, y_val, len(classes), batch, drop_remainder=several)
     steps_per_epoch = len(y_train) // batch if several else int(np.ceil(len(y_train) / batch))
     with strategy.scope():
         if resume and (run_dir / PHASE1).exists():
+            from edgecls.train.optim import register
+
+            register()   # the compiled model may use one of edgecls' rate schedules
             model = load_model(run_dir / PHASE1, compile=True)
         else:
             model = create_model(config.model, (size[1], size[0], 3), len(classes), **config.model_options)
