@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-
 import click
 
 from edgecls.cli.options import class_map_option, data_option
