@@ -122,7 +122,7 @@ def test_bench_with_data_prints_the_table_and_writes_json_csv_plot(tiny_models, 
     doc = json.loads(out["json"].read_text())
     assert doc["schema"] == SCHEMA
     assert {"device", "machine", "settings", "created", "results"} <= doc.keys()
-    assert {"platform", "machine", "cpu_count", "python", "runtime"} <= doc["machine"].keys()
+    assert {"platform", "machine", "cpu_count", "cpu_features", "python", "runtime"} <= doc["machine"].keys()
     assert doc["settings"]["runs"] == 3 and doc["settings"]["threads"] == [1, 2] and doc["settings"]["warmup"] == 1
     assert len(doc["results"]) == 4
     for r in doc["results"]:
@@ -350,6 +350,21 @@ def test_merge_report_has_a_device_column(tmp_path):
     assert f"| Device | Model | {HEADER} |" in report.markdown
     assert [r[0] for r in table_rows(report.markdown) if r[0] in ("Pi 4", "Desktop")] == ["Pi 4", "Desktop"]
     assert [(r["device"], r["p50_ms"]) for r in report.rows] == [("Pi 4", 9.0), ("Desktop", 1.0)]
+
+
+def test_the_cpu_s_speed_features_are_recorded_and_described(tmp_path):
+    from edgecls.bench.results import cpu_features, describe_device
+
+    x86 = "processor\t: 0\nflags\t\t: fpu sse2 avx2 fma avx512f avx512_vnni amx_tile amx_int8 ht\nprocessor\t: 1\n"
+    assert cpu_features(x86) == ["avx2", "fma", "avx512f", "avx512_vnni", "amx_tile", "amx_int8"]
+    arm = "Features\t: fp asimd evtstrm aes crc32 asimddp\nModel\t: Raspberry Pi 5\n"
+    assert cpu_features(arm) == ["asimd", "asimddp"]
+    assert cpu_features("model name : mystery\n") == []
+    doc = {"device": "Desktop", "machine": {"cpu_model": "AMD EPYC", "cpu_features": ["avx2", "fma"]},
+           "settings": {}, "created": ""}
+    assert describe_device(doc).startswith("- **Desktop**: AMD EPYC (avx2 fma), ")
+    doc["machine"].pop("cpu_features")   # files written before the field existed
+    assert describe_device(doc).startswith("- **Desktop**: AMD EPYC, ")
 
 
 @pytest.mark.tf
