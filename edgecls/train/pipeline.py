@@ -102,7 +102,7 @@ def make_dataset(pixels: np.ndarray, labels: np.ndarray, num_classes: int, batch
     ``crop_pixels`` sets the crop's largest shift in pixels (default: 1/8 of the side). ``flips="alternate"`` is
     airbench's alternating flip: each image gets a fixed random side in even epochs and the other side in odd ones,
     so every pair of epochs sees both sides of every image once; the training dataset then repeats by itself
-    (it counts its batches to know the epoch)."""
+    (it counts its batches to know the epoch, from 0 again in a resumed run)."""
     t = tf()
     if flips not in FLIPS:
         raise EdgeclsError(unknown_name("flip mode", flips, list(FLIPS)))
