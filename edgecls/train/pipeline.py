@@ -13,8 +13,8 @@ import numpy as np
 from edgecls._tf import keras, tf
 from edgecls.errors import EdgeclsError
 from edgecls.models.precision import compute_policy
-from edgecls.train.config import FLIPS
 from edgecls.registry import unknown_name
+from edgecls.train.config import FLIPS
 
 
 CUTOUT_SIDE = 12  # pixels; airbench96 erases 12x12 of CIFAR-10's 32x32, the DAWNBench ResNet-9 8x8
@@ -54,9 +54,10 @@ def _cutout_layer():
 
 def _crop(seed: int, fraction=(CROP_FRACTION, CROP_FRACTION)):
     """Shift by up to ``fraction`` of the height and width (1/8 by default) with reflected borders: the
-    pad-and-random-crop of the CIFAR literature. Whole pixels only: RandomTranslation draws fractional shifts, and its default bilinear sampling then blurs
-    nearly every training image by a sub-pixel amount the sharp test images never have; nearest sampling of a
-    uniform shift is a shift by whole pixels (airnet-w, 10 epochs: 0.8618 bilinear, 0.8687 whole pixels)."""
+    pad-and-random-crop of the CIFAR literature. Whole pixels only: RandomTranslation draws fractional shifts, and
+    its default bilinear sampling then blurs nearly every training image by a sub-pixel amount the sharp test images
+    never have; nearest sampling of a uniform shift is a shift by whole pixels (airnet-w, 10 epochs: 0.8618
+    bilinear, 0.8687 whole pixels)."""
     return keras().layers.RandomTranslation(fraction[0], fraction[1], fill_mode="reflect", interpolation="nearest",
                                             seed=seed + 1, name="crop")
 
