@@ -131,12 +131,11 @@ def make_dataset(pixels: np.ndarray, labels: np.ndarray, num_classes: int, batch
             x = aug(x, training=True)
         return x, t.gather(targets, index)
 
+    per_epoch = len(labels) // batch_size if drop_remainder else -(-len(labels) // batch_size)
+
+    def by_epoch(step, index):
+        return prepare(index, step // per_epoch)
+
     if alternate:
-        per_epoch = len(labels) // batch_size if drop_remainder else -(-len(labels) // batch_size)
         ds = ds.repeat().enumerate()   # (batch number, indices)
-
-        def by_epoch(step, index):
-            return prepare(index, step // per_epoch)
-
-        return ds.map(by_epoch, num_parallel_calls=t.data.AUTOTUNE).prefetch(t.data.AUTOTUNE)
-    return ds.map(prepare, num_parallel_calls=t.data.AUTOTUNE).prefetch(t.data.AUTOTUNE)
+    return ds.map(by_epoch if alternate else prepare, num_parallel_calls=t.data.AUTOTUNE).prefetch(t.data.AUTOTUNE)
