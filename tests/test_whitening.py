@@ -106,3 +106,38 @@ def test_lookahead_moves_the_weights_into_their_running_average(first_epoch):
     rho = 0.95 ** 5 * 0.3 ** 3
     for before, w in zip(start, model.weights):
         np.testing.assert_allclose(w.numpy(), before + (1.0 - rho), rtol=1e-6)
+
+
+def test_bias_first_trains_only_the_stems_bias_and_only_in_its_epochs():
+    """Two epochs with the bias trained in the first: the bias moves in epoch 1 and stands in epoch 2, the kernel
+    never moves, and the stem ends frozen."""
+    from edgecls.train.callbacks import BiasFirst
+
+    k = keras()
+    k.utils.set_random_seed(0)
+    inputs = k.Input((6, 6, 3))
+    stem = k.layers.Conv2D(4, 2, name="whiten", trainable=False)
+    model = k.Model(inputs, k.layers.Dense(2)(k.layers.GlobalAveragePooling2D()(stem(inputs))))
+    model.compile(k.optimizers.SGD(0.1, momentum=0.5, weight_decay=0.01), loss="mse")
+    kernel, bias = (w.numpy().copy() for w in stem.weights)
+    seen = []
+    record = k.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: seen.append(stem.bias.numpy().copy()))
+    x = np.random.default_rng(0).normal(size=(32, 6, 6, 3)).astype(np.float32)
+    y = np.random.default_rng(1).normal(size=(32, 2)).astype(np.float32)
+    model.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[BiasFirst("whiten", 1), record])
+    np.testing.assert_array_equal(stem.kernel.numpy(), kernel)
+    assert np.abs(seen[0] - bias).max() > 1e-4
+    np.testing.assert_array_equal(seen[1], seen[0])
+    assert not stem.trainable
+
+
+def test_whiten_bias_epochs_needs_a_whitening_stem(colour_data, tmp_path):
+    from edgecls.errors import EdgeclsError
+    from edgecls.train.config import TrainConfig
+    from edgecls.train.trainer import train
+
+    config = TrainConfig(model="tiny-test", data=str(colour_data), epochs=1, whiten_bias_epochs=3)
+    with pytest.raises(EdgeclsError, match="tiny-test: --whiten-bias-epochs trains the bias of a whitening stem"):
+        train(config, tmp_path / "run")
+    with pytest.raises(EdgeclsError, match="whiten bias epochs must be 0 or more; received -1"):
+        TrainConfig(model="airnet-w", data="x", whiten_bias_epochs=-1)

@@ -42,6 +42,8 @@ def _model_options(ctx, param, values) -> dict | None:
               help="[random] alternate: airbench's flips, each image's side switching every epoch.")
 @click.option("--lookahead/--no-lookahead", default=None,
               help="[off] airbench's Lookahead weight averaging over the last 70% of the steps.")
+@click.option("--whiten-bias-epochs", type=click.IntRange(0),
+              help="[0] Train the bias of airnet-w's frozen whitening stem for the first N epochs (airbench: 3).")
 @click.option("--input-size", type=click.IntRange(8), help="Square input side (default: the data's own, or 32).")
 @click.option("--val-fraction", type=float, help="[0.1] Held out of train when the data has no val/ split.")
 @click.option("--limit", type=click.IntRange(1), help="Use at most N training images.")

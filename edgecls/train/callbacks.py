@@ -13,6 +13,7 @@ from edgecls.train.config import TrainConfig
 from edgecls.train.optim import rate_falls_at
 
 Callback = keras().callbacks.Callback
+WHITEN_LAYER = "whiten"   # the whitening stem of airnet-w (edgecls/models/airnet.py)
 
 
 class AtomicCheckpoint(Callback):
@@ -87,6 +88,40 @@ class Lookahead(Callback):
             w.assign(avg)
 
 
+class BiasFirst(Callback):
+    """Train the bias of the frozen layer ``layer`` for the epochs before ``epochs``, its kernel held where it is:
+    airbench trains its whitening stem's bias for the first three epochs. The layer turns trainable when training
+    begins and frozen again from epoch ``epochs`` on (a resumed run past it never unfreezes it); each time the train
+    step is traced anew so that the optimizer sees the change, and after every batch the kernel is put back, which
+    leaves the bias as the only weight of the layer that moves (its momentum and weight decay included)."""
+
+    def __init__(self, layer: str, epochs: int):
+        super().__init__()
+        self.layer_name, self.epochs = layer, epochs
+        self.layer, self.kernel = None, None
+
+    def _set_trainable(self, trainable: bool) -> None:
+        self.layer.trainable = trainable
+        self.model.make_train_function(force=True)
+
+    def on_train_begin(self, logs=None):
+        self.layer = self.model.get_layer(self.layer_name)
+        self.kernel = self.layer.kernel.numpy()
+        self._set_trainable(True)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch >= self.epochs and self.layer.trainable:
+            self._set_trainable(False)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.layer.trainable:
+            self.layer.kernel.assign(self.kernel)
+
+    def on_train_end(self, logs=None):
+        if self.layer.trainable:
+            self._set_trainable(False)
+
+
 def standard_callbacks(config: TrainConfig, run_dir: Path, images_per_epoch: int, backup: str = "backup",
                        first_epoch: int = 0) -> list:
     """Early stopping on val_accuracy (best weights kept; under a scheduled rate it starts once the rate has
@@ -107,6 +142,9 @@ def standard_callbacks(config: TrainConfig, run_dir: Path, images_per_epoch: int
     if config.lookahead:
         # works between batches, so its place in the list does not matter
         cbs.append(Lookahead(config.batch_size, first_epoch=first_epoch))
+    if config.whiten_bias_epochs and first_epoch == 0:
+        # before Lookahead, so that the average takes in the bias while it trains
+        cbs.insert(0, BiasFirst(WHITEN_LAYER, config.whiten_bias_epochs))
     if config.schedule == "constant":
         cbs.insert(2, k.callbacks.ReduceLROnPlateau(monitor="val_accuracy", mode="max",
                                                     patience=config.reduce_lr_patience,

@@ -27,6 +27,7 @@ class TrainConfig:
     weight_decay: float = 0.0          # decoupled, applied by the optimizer
     label_smoothing: float = 0.0
     lookahead: bool = False            # airbench's weight averaging (edgecls/train/callbacks.py, Lookahead)
+    whiten_bias_epochs: int = 0        # train the frozen whitening stem's bias for the first N epochs (airbench: 3)
     augment: str = "none"
     crop_pixels: int | None = None     # the crop's largest shift in pixels; None: 1/8 of the side (4 on CIFAR-10)
     flips: str = "random"              # random | alternate (airbench: each image's side switches every epoch)
@@ -62,6 +63,8 @@ class TrainConfig:
                 raise EdgeclsError(f"{field} must be one of {', '.join(choices)}; received {value!r}")
         if self.epochs < 1 or self.batch_size < 1:
             raise EdgeclsError(f"epochs and batch size must be positive; received {self.epochs}, {self.batch_size}")
+        if self.whiten_bias_epochs < 0:
+            raise EdgeclsError(f"whiten bias epochs must be 0 or more; received {self.whiten_bias_epochs}")
         if self.crop_pixels is not None and self.crop_pixels < 1:
             raise EdgeclsError(f"crop pixels must be a positive whole number; received {self.crop_pixels}")
         if not 0.0 <= self.val_fraction < 1.0:

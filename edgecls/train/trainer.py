@@ -89,8 +89,11 @@ def _compile(model, config: TrainConfig, steps: int, learning_rate: float | None
 
 def _fit(model, config: TrainConfig, run_dir: Path, train_ds, val_ds, images: int, steps: int, first: int,
          last: int, backup: str) -> None:
-    from edgecls.train.callbacks import standard_callbacks
+    from edgecls.train.callbacks import WHITEN_LAYER, standard_callbacks
 
+    if config.whiten_bias_epochs and WHITEN_LAYER not in {layer.name for layer in model.layers}:
+        raise EdgeclsError(f"{config.model}: --whiten-bias-epochs trains the bias of a whitening stem (a layer named "
+                           f"{WHITEN_LAYER!r}, as in airnet-w); this model has none")
     callbacks = standard_callbacks(config, run_dir, images, backup, first_epoch=first)
     # One endless iterator with the epoch's steps counted, not a new iterator per epoch: tearing down the finished
     # one (shuffle buffer, parallel map, prefetch) held up every epoch's start by 6-38 s on 2 cores, up to
