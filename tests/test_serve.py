@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import threading
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -80,7 +79,8 @@ class ServerProcess:
 
 def multipart(fields: dict[str, str | tuple[str, bytes]]) -> tuple[bytes, str]:
     """A multipart/form-data body as a browser sends it: text fields, and files as (filename, bytes)."""
-    boundary = f"----edgecls{uuid.uuid4().hex}"
+    # fixed, not random as a browser's: the parametrized tests' ids hold it, and pytest-xdist's workers must agree on them
+    boundary = "----edgeclsFormBoundary7MA4YWxkTrZu0gW"
     out = io.BytesIO()
     for name, value in fields.items():
         out.write(f"--{boundary}\r\n".encode())
