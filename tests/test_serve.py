@@ -79,7 +79,7 @@ class ServerProcess:
 
 def multipart(fields: dict[str, str | tuple[str, bytes]]) -> tuple[bytes, str]:
     """A multipart/form-data body as a browser sends it: text fields, and files as (filename, bytes)."""
-    # fixed, not random as a browser's: the parametrized tests' ids hold it, and pytest-xdist's workers must agree on them
+    # fixed, not random as a browser's: parametrized tests' ids hold it, and pytest-xdist's workers must agree on them
     boundary = "----edgeclsFormBoundary7MA4YWxkTrZu0gW"
     out = io.BytesIO()
     for name, value in fields.items():

@@ -141,3 +141,15 @@ def test_whiten_bias_epochs_needs_a_whitening_stem(colour_data, tmp_path):
         train(config, tmp_path / "run")
     with pytest.raises(EdgeclsError, match="whiten bias epochs must be 0 or more; received -1"):
         TrainConfig(model="airnet-w", data="x", whiten_bias_epochs=-1)
+
+
+def test_the_trainer_adds_bias_first_only_when_asked(tmp_path):
+    from edgecls.train.callbacks import BiasFirst, standard_callbacks
+    from edgecls.train.config import TrainConfig
+
+    def bias_first(**settings):
+        callbacks = standard_callbacks(TrainConfig(model="airnet-w", data="x", lookahead=True, **settings), tmp_path, 100)
+        return [(i, c.epochs) for i, c in enumerate(callbacks) if isinstance(c, BiasFirst)]
+
+    assert bias_first(whiten_bias_epochs=3) == [(0, 3)]   # first, ahead of Lookahead
+    assert bias_first() == []
