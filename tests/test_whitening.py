@@ -148,7 +148,8 @@ def test_the_trainer_adds_bias_first_only_when_asked(tmp_path):
     from edgecls.train.config import TrainConfig
 
     def bias_first(**settings):
-        callbacks = standard_callbacks(TrainConfig(model="airnet-w", data="x", lookahead=True, **settings), tmp_path, 100)
+        config = TrainConfig(model="airnet-w", data="x", lookahead=True, **settings)
+        callbacks = standard_callbacks(config, tmp_path, 100)
         return [(i, c.epochs) for i, c in enumerate(callbacks) if isinstance(c, BiasFirst)]
 
     assert bias_first(whiten_bias_epochs=3) == [(0, 3)]   # first, ahead of Lookahead
