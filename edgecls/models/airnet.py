@@ -17,7 +17,7 @@ from edgecls.errors import EdgeclsError
 from edgecls.models.checks import choose
 from edgecls.models.layers import act, bn_relu, classifier, conv_bn_relu, pixel_input
 from edgecls.models.registry import register_model
-from edgecls.models.whitening import dirac, fit_whitening
+from edgecls.models.whitening import WHITEN_LAYER, dirac, fit_whitening
 
 BN_MOMENTUM = 0.9
 WHITEN_SIZE = 2          # airbench's 2x2 patches: 12 whitened directions, 24 channels with their negatives
@@ -59,7 +59,7 @@ def airnet_whitened(input_shape, num_classes, widths=(64, 256, 256), name: str =
     k = keras()
     inputs, x = pixel_input(input_shape)
     channels = 2 * WHITEN_SIZE * WHITEN_SIZE * input_shape[-1]
-    whiten = k.layers.Conv2D(channels, WHITEN_SIZE, padding="valid", name="whiten", trainable=False)
+    whiten = k.layers.Conv2D(channels, WHITEN_SIZE, padding="valid", name=WHITEN_LAYER, trainable=False)
     x = act(whiten(x), f"whiten_{activation}", activation)
     for i, filters in enumerate(widths, start=1):
         x = _block(x, filters, f"block{i}", scale=False, activation=activation, momentum=bn_momentum,

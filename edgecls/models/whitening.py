@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+WHITEN_LAYER = "whiten"   # the whitening conv's layer name, which fit_whitening and the trainer look up
 EPS_RATIO = 5e-4   # added to the eigenvalues, relative to the mean patch variance (airbench's 5e-4 on unit data)
 
 
@@ -36,7 +37,7 @@ def whitening_weights(images: np.ndarray, size: int) -> tuple[np.ndarray, np.nda
     return kernel.astype(np.float32), (-mean @ filters).astype(np.float32)
 
 
-def fit_whitening(model, images: np.ndarray, layer: str = "whiten") -> None:
+def fit_whitening(model, images: np.ndarray, layer: str = WHITEN_LAYER) -> None:
     """Set the conv ``layer`` of ``model`` to whiten what it receives when ``images`` (0..255 pixels) go in."""
     from edgecls._tf import keras
 

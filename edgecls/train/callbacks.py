@@ -9,11 +9,11 @@ from pathlib import Path
 
 from edgecls._tf import keras
 from edgecls.models.checks import save_model
+from edgecls.models.whitening import WHITEN_LAYER
 from edgecls.train.config import TrainConfig
 from edgecls.train.optim import rate_falls_at
 
 Callback = keras().callbacks.Callback
-WHITEN_LAYER = "whiten"   # the whitening stem of airnet-w (edgecls/models/airnet.py)
 
 
 class AtomicCheckpoint(Callback):

@@ -89,7 +89,8 @@ def _compile(model, config: TrainConfig, steps: int, learning_rate: float | None
 
 def _fit(model, config: TrainConfig, run_dir: Path, train_ds, val_ds, images: int, steps: int, first: int,
          last: int, backup: str) -> None:
-    from edgecls.train.callbacks import WHITEN_LAYER, standard_callbacks
+    from edgecls.models.whitening import WHITEN_LAYER
+    from edgecls.train.callbacks import standard_callbacks
 
     if config.whiten_bias_epochs and WHITEN_LAYER not in {layer.name for layer in model.layers}:
         raise EdgeclsError(f"{config.model}: --whiten-bias-epochs trains the bias of a whitening stem (a layer named "
