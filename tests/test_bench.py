@@ -22,6 +22,7 @@ from conftest import HAS_TF, write_colour_dataset
 from edgecls.bench.accuracy import add_deltas, class_remap
 from edgecls.bench.measure import latency_stats
 from edgecls.bench.results import SCHEMA, format_table, load_results, merge_report, notes
+from edgecls.bench.runner import name_apart
 from edgecls.cli import cli, main
 from edgecls.errors import EdgeclsError
 
@@ -138,6 +139,21 @@ def test_bench_with_data_prints_the_table_and_writes_json_csv_plot(tiny_models, 
         records = list(csv.DictReader(f))
     assert len(records) == 4 and records[0]["device"] == doc["device"] and records[2]["format"] == "int8"
     assert out["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.tf
+def test_two_trained_models_of_one_name_keep_their_own_rows_and_deltas(tiny_models, colours, tmp_path):
+    other = tmp_path / "other-run"
+    other.mkdir()
+    (other / tiny_models[1].name).write_bytes(tiny_models[1].read_bytes())
+    files = [*map(str, tiny_models), str(other / tiny_models[1].name)]
+    result = CliRunner().invoke(cli, ["bench", *files, "--data", str(colours), *TINY, "--json", str(tmp_path / "r.json")])
+    assert result.exit_code == 0, result.output
+    rows = json.loads((tmp_path / "r.json").read_text())["results"]
+    here, there = f"tiny-test ({tiny_models[0].parent})", f"tiny-test ({other})"
+    assert [(r["name"], r["format"]) for r in rows] == [(here, "fp32"), (here, "int8"), (there, "int8")]
+    assert rows[1]["delta"] == pytest.approx(rows[1]["top1"] - rows[0]["top1"]) and rows[2]["delta"] is None
+    assert [r[0] for r in table_rows(result.stdout)] == [here, here, there]
 
 
 @pytest.mark.tf
@@ -316,6 +332,17 @@ def test_deltas_are_against_the_fp32_sibling_of_the_same_name():
     rows = add_deltas([{"name": "a", "format": "fp32", "top1": 0.9}, {"name": "a", "format": "int8", "top1": 0.85},
                        {"name": "b", "format": "int8", "top1": 0.7}, {"name": "a", "format": "int8", "top1": None}])
     assert [r["delta"] for r in rows] == [0, pytest.approx(-0.05), None, None]
+
+
+def test_files_sharing_a_name_and_format_are_told_apart_by_folder_or_else_by_file():
+    def rows(*paths):
+        return [{"name": "m", "format": fmt, "path": path} for path, fmt in paths]
+    same = name_apart(rows(("a/m-fp32.tflite", "fp32"), ("a/m-int8.tflite", "int8"), ("b/m.keras", "keras")))
+    assert [r["name"] for r in same] == ["m", "m", "m"]  # one trained model's formats: left alone
+    two = name_apart(rows(("a/m-int8.tflite", "int8"), ("a/m-fp32.tflite", "fp32"), ("b/m-int8.tflite", "int8")))
+    assert [r["name"] for r in two] == ["m (a)", "m (a)", "m (b)"]
+    one_folder = name_apart(rows(("a/x.tflite", "int8"), ("a/y.tflite", "int8")))
+    assert [r["name"] for r in one_folder] == ["m (a/x.tflite)", "m (a/y.tflite)"]
 
 
 def test_classes_are_matched_by_name():

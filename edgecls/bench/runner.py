@@ -6,6 +6,7 @@ import dataclasses
 import platform
 import sys
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -102,6 +103,26 @@ def bench_model(info: ModelInfo, options: BenchOptions, inputs: Inputs) -> list[
     return rows
 
 
+def name_apart(rows: list[dict]) -> list[dict]:
+    """Tell apart files that share a model name and a format. A file is named by its architecture, so two
+    trained models of one architecture (a 64x64 MobileNetV2 and the bundled default) share a name, and their
+    deltas, order and table rows would mix. Every row of such a name gets its folder in brackets (a convert
+    folder holds the formats of one trained model), or its file when one folder holds both."""
+    paths: dict[str, dict[str, str]] = {}    # name -> path -> format
+    for r in rows:
+        paths.setdefault(r["name"], {})[r["path"]] = r["format"]
+    for name, formats in paths.items():
+        if len(set(formats.values())) == len(formats):
+            continue
+        folder = {p: str(Path(p).parent) for p in formats}
+        by_folder = Counter((folder[p], fmt) for p, fmt in formats.items())
+        tag = folder if max(by_folder.values()) == 1 else {p: p for p in formats}
+        for r in rows:
+            if r["name"] == name:
+                r["name"] = f"{name} ({tag[r['path']]})"
+    return rows
+
+
 def run_bench(models: list[str | Path], options: BenchOptions = BenchOptions(),
               from_bundle: str | Path | None = None) -> dict:
     """Benchmark ``models`` on ``options.data``, or the models and data of a bundle, and return the result
@@ -114,7 +135,7 @@ def run_bench(models: list[str | Path], options: BenchOptions = BenchOptions(),
         if from_bundle is not None:  # the extracted copies vanish with tmp: name them inside the archive
             for row in rows:
                 row["path"] = f"{Path(from_bundle).name}/{Path(row['path']).relative_to(tmp).as_posix()}"
-    accuracy.add_deltas(rows)
+    accuracy.add_deltas(name_apart(rows))
     names = list(dict.fromkeys(r["name"] for r in rows))  # models in the order given
     rows.sort(key=lambda r: (names.index(r["name"]), format_rank(r["format"]), r["threads"]))
     settings = {"runs": options.runs, "warmup": options.warmup, "threads": list(options.threads),
