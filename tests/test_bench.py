@@ -150,7 +150,7 @@ def test_two_trained_models_of_one_name_keep_their_own_rows_and_deltas(tiny_mode
     result = CliRunner().invoke(cli, ["bench", *files, "--data", str(colours), *TINY, "--json", str(tmp_path / "r.json")])
     assert result.exit_code == 0, result.output
     rows = json.loads((tmp_path / "r.json").read_text())["results"]
-    here, there = f"tiny-test ({tiny_models[0].parent})", f"tiny-test ({other})"
+    here, there = f"tiny-test ({tiny_models[0].parent.name})", "tiny-test (other-run)"
     assert [(r["name"], r["format"]) for r in rows] == [(here, "fp32"), (here, "int8"), (there, "int8")]
     assert rows[1]["delta"] == pytest.approx(rows[1]["top1"] - rows[0]["top1"]) and rows[2]["delta"] is None
     assert [r[0] for r in table_rows(result.stdout)] == [here, here, there]
@@ -342,7 +342,9 @@ def test_files_sharing_a_name_and_format_are_told_apart_by_folder_or_else_by_fil
     two = name_apart(rows(("a/m-int8.tflite", "int8"), ("a/m-fp32.tflite", "fp32"), ("b/m-int8.tflite", "int8")))
     assert [r["name"] for r in two] == ["m (a)", "m (a)", "m (b)"]
     one_folder = name_apart(rows(("a/x.tflite", "int8"), ("a/y.tflite", "int8")))
-    assert [r["name"] for r in one_folder] == ["m (a/x.tflite)", "m (a/y.tflite)"]
+    assert [r["name"] for r in one_folder] == ["m (x)", "m (y)"]
+    same_folder_names = name_apart(rows(("a/out/m-int8.tflite", "int8"), ("b/out/m-int8.tflite", "int8")))
+    assert [r["name"] for r in same_folder_names] == ["m (a/out)", "m (b/out)"]
 
 
 def test_classes_are_matched_by_name():

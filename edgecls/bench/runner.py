@@ -103,11 +103,18 @@ def bench_model(info: ModelInfo, options: BenchOptions, inputs: Inputs) -> list[
     return rows
 
 
+def _short(tags: dict[str, str], shorten) -> dict[str, str]:
+    """``tags`` shortened (a folder's or a file's own name) when the short forms still tell them apart."""
+    short = {key: shorten(tag) or tag for key, tag in tags.items()}
+    return short if len(set(short.values())) == len(set(tags.values())) else tags
+
+
 def name_apart(rows: list[dict]) -> list[dict]:
     """Tell apart files that share a model name and a format. A file is named by its architecture, so two
     trained models of one architecture (a 64x64 MobileNetV2 and the bundled default) share a name, and their
     deltas, order and table rows would mix. Every row of such a name gets its folder in brackets (a convert
-    folder holds the formats of one trained model), or its file when one folder holds both."""
+    folder holds the formats of one trained model), or its file when one folder holds both; by the short name
+    when that is unique, else by the whole path."""
     paths: dict[str, dict[str, str]] = {}    # name -> path -> format
     for r in rows:
         paths.setdefault(r["name"], {})[r["path"]] = r["format"]
@@ -116,7 +123,8 @@ def name_apart(rows: list[dict]) -> list[dict]:
             continue
         folder = {p: str(Path(p).parent) for p in formats}
         by_folder = Counter((folder[p], fmt) for p, fmt in formats.items())
-        tag = folder if max(by_folder.values()) == 1 else {p: p for p in formats}
+        tag = _short(folder, lambda f: Path(f).name) if max(by_folder.values()) == 1 else _short(
+            {p: p for p in formats}, lambda f: Path(f).stem)
         for r in rows:
             if r["name"] == name:
                 r["name"] = f"{name} ({tag[r['path']]})"
