@@ -147,7 +147,8 @@ def test_two_trained_models_of_one_name_keep_their_own_rows_and_deltas(tiny_mode
     other.mkdir()
     (other / tiny_models[1].name).write_bytes(tiny_models[1].read_bytes())
     files = [*map(str, tiny_models), str(other / tiny_models[1].name)]
-    result = CliRunner().invoke(cli, ["bench", *files, "--data", str(colours), *TINY, "--json", str(tmp_path / "r.json")])
+    result = CliRunner().invoke(cli, ["bench", *files, "--data", str(colours), *TINY,
+                                      "--json", str(tmp_path / "r.json")])
     assert result.exit_code == 0, result.output
     rows = json.loads((tmp_path / "r.json").read_text())["results"]
     here, there = f"tiny-test ({tiny_models[0].parent.name})", "tiny-test (other-run)"
